@@ -1,0 +1,29 @@
+"""Errors that latentlab reports to users as one line, not a traceback."""
+
+
+class LatentlabError(Exception):
+    """A problem with the user's input (file, argument, data) rather than a bug.
+
+    The CLI prints ``error: <message>`` and exits with :attr:`exit_code`.
+    The message names the file or argument and the problem, on one line.
+    """
+
+    exit_code = 2
+
+
+class StoreError(LatentlabError):
+    """A z-store file is missing, unreadable, malformed or incomplete."""
+
+
+class ModelError(LatentlabError):
+    """A model directory or ``.keras`` file is missing, unreadable or mismatched."""
+
+
+class DataSourceError(LatentlabError):
+    """An image source is missing, empty or malformed."""
+
+
+class StrictModeError(LatentlabError):
+    """Images were skipped while ``strict=True`` was requested (exit 1)."""
+
+    exit_code = 1

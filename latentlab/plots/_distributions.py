@@ -1,0 +1,3 @@
+"""Plots (see package docstring)."""
+
+__all__: list[str] = []

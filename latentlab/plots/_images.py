@@ -1,0 +1,3 @@
+"""Image grids and reconstruction plots."""
+
+__all__: list[str] = []

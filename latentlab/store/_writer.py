@@ -1,0 +1,349 @@
+"""Streaming, crash-consistent writer for z-store files.
+
+The writer keeps the file in HDF5 SWMR mode while rows are appended, so a
+reader (or a crash) always sees a consistent prefix. ``/ids`` is extended
+last in every append: its length is the number of committed rows.
+``complete`` is set only after the last row is flushed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._errors import StoreError
+from .._version import __version__
+from ._reader import open_store
+
+_STR = h5py.string_dtype("utf-8")
+
+
+def default_chunk_rows(z_dim: int) -> int:
+    """Rows per HDF5 chunk: about 1 MiB of float32, between 256 and 65,536 rows."""
+    return int(np.clip(2**20 // (4 * max(1, z_dim)), 256, 65536))
+
+
+class StoreLock:
+    """An exclusive lock file ``<store>.lock`` held while a writer runs."""
+
+    def __init__(self, path: Path):
+        self.path = Path(str(path) + ".lock")
+        self._held = False
+
+    def acquire(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if self._stale():
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise StoreError(
+                    f"{self.path.with_suffix('')}: another process is writing this store"
+                    f" (lock file {self.path.name}; delete it if no writer is running)"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            self._held = True
+            return
+
+    def _stale(self) -> bool:
+        try:
+            pid = int(self.path.read_text().strip() or "0")
+        except (OSError, ValueError):
+            return False
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def release(self) -> None:
+        if self._held:
+            self.path.unlink(missing_ok=True)
+            self._held = False
+
+
+class StoreWriter:
+    """Append rows to a new (or resumed) z-store.
+
+    Parameters
+    ----------
+    path : path-like
+    z_dim : int
+    attrs : dict, optional
+        Root attributes (provenance); ``z_dim``, ``latentlab_version``,
+        ``created`` and ``complete`` are filled in.
+    attribute_names : sequence of str, optional
+        Names of the ``/attributes`` columns; omit when there are none.
+    has_partition : bool
+        Whether ``/partition`` is written.
+    mode : {'create', 'overwrite', 'resume'}
+        ``create`` refuses an existing file; ``overwrite`` replaces it;
+        ``resume`` keeps its committed rows and appends after them (a missing
+        file is created).
+    chunk_rows : int, optional
+
+    Examples
+    --------
+    >>> with StoreWriter("z.h5", z_dim=2) as w:          # doctest: +SKIP
+    ...     w.append(np.zeros((3, 2)), ["a", "b", "c"])
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        z_dim: int,
+        *,
+        attrs: dict | None = None,
+        attribute_names: Sequence[str] | None = None,
+        has_partition: bool = False,
+        mode: str = "create",
+        chunk_rows: int | None = None,
+    ):
+        if mode not in ("create", "overwrite", "resume"):
+            raise ValueError(f"mode must be create, overwrite or resume, not {mode!r}")
+        self.path = Path(path)
+        self.z_dim = int(z_dim)
+        self.attribute_names = list(attribute_names) if attribute_names is not None else None
+        self.has_partition = bool(has_partition)
+        self.chunk_rows = int(chunk_rows or default_chunk_rows(self.z_dim))
+        self.resumed_ids: list[str] = []
+        self._file: h5py.File | None = None
+        if not self.path.parent.exists():
+            raise StoreError(f"{self.path}: directory {self.path.parent} does not exist")
+        self._lock = StoreLock(self.path)
+        self._lock.acquire()
+        try:
+            if self.path.exists() and mode == "create":
+                raise StoreError(
+                    f"{self.path}: already exists (use --resume to continue it or --overwrite to replace it)"
+                )
+            if mode == "resume" and self.path.exists():
+                self._resume(attrs or {})
+            else:
+                tmp = self._tmp_path()
+                self._create(tmp, attrs or {})
+                self._file.close()
+                os.replace(tmp, self.path)
+                self._open_append()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    # -- lifecycle ----------------------------------------------------------
+    def _tmp_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def _create(self, target: Path, attrs: dict) -> None:
+        f = h5py.File(target, "w", libver="latest")
+        self._file = f
+        c = self.chunk_rows
+        f.create_dataset(
+            "z", shape=(0, self.z_dim), maxshape=(None, self.z_dim), dtype="f4",
+            chunks=(c, self.z_dim), compression="gzip", compression_opts=1, shuffle=True,
+        )
+        f.create_dataset("ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(c,))
+        if self.has_partition:
+            f.create_dataset("partition", shape=(0,), maxshape=(None,), dtype="i1", chunks=(c,))
+        if self.attribute_names is not None:
+            a = len(self.attribute_names)
+            ds = f.create_dataset(
+                "attributes", shape=(0, a), maxshape=(None, a), dtype="i1",
+                chunks=(c, max(1, a)), compression="gzip", compression_opts=1,
+            )
+            ds.attrs["names"] = np.array(self.attribute_names, dtype=_STR)
+        g = f.create_group("skipped")
+        for key in ("path", "reason"):
+            g.create_dataset(key, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+        meta = {
+            "z_dim": self.z_dim,
+            "latentlab_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        meta.update({k: v for k, v in attrs.items() if v is not None})
+        meta["complete"] = False
+        for k, v in meta.items():
+            f.attrs[k] = v
+
+    def _resume(self, attrs: dict) -> None:
+        # A crashed SWMR writer leaves flags that forbid reopening for write;
+        # the committed prefix is copied into a fresh file that replaces it.
+        with open_store(self.path, allow_incomplete=True) as old:
+            if old.z_dim != self.z_dim:
+                raise StoreError(
+                    f"{self.path}: cannot resume, store has z_dim {old.z_dim} but the model gives {self.z_dim}"
+                )
+            if old.complete:
+                self.resumed_ids = list(old.read_ids())
+                self._already_complete = True
+                self._file = None
+                return
+            self.has_partition = old.partition is not None
+            self.attribute_names = old.attribute_names if old.attributes is not None else None
+            kept_attrs = {k: v for k, v in old.attrs.items() if k not in ("complete",)}
+            kept_attrs.update({k: v for k, v in attrs.items() if k not in ("created",)})
+            tmp = self._tmp_path()
+            self._create(tmp, kept_attrs)
+            n = old.n
+            f = self._file
+            for start in range(0, n, 65536):
+                stop = min(n, start + 65536)
+                self._write_rows(
+                    old.z[start:stop],
+                    old.ids[start:stop] if old.ids is not None else [str(i) for i in range(start, stop)],
+                    old.partition[start:stop] if old.partition is not None else None,
+                    old.attributes[start:stop] if old.attributes is not None else None,
+                )
+            skipped = old.skipped()
+            if skipped:
+                self._append_skipped([s[0] for s in skipped], [s[1] for s in skipped])
+            self.resumed_ids = list(old.read_ids())
+            f.close()
+        os.replace(tmp, self.path)
+        self._open_append()
+
+    def _open_append(self) -> None:
+        self._already_complete = False
+        self._file = h5py.File(self.path, "a", libver="latest")
+        self._file.swmr_mode = True
+
+    @property
+    def n(self) -> int:
+        """Rows committed so far."""
+        if self._file is None:
+            return len(self.resumed_ids)
+        return int(self._file["ids"].shape[0])
+
+    @property
+    def already_complete(self) -> bool:
+        """True when resuming a store that was already complete (nothing to do)."""
+        return getattr(self, "_already_complete", False)
+
+    # -- writing ------------------------------------------------------------
+    def append(self, z, ids, partition=None, attributes=None) -> None:
+        """Append a block of rows and flush it to disk."""
+        if self._file is None:
+            raise StoreError(f"{self.path}: writer is closed")
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z block must have shape (n, {self.z_dim}), got {z.shape}")
+        if len(ids) != len(z):
+            raise ValueError("ids and z blocks differ in length")
+        if self.has_partition and partition is None:
+            raise ValueError("this store has /partition: pass partition codes")
+        if self.attribute_names is not None and attributes is None:
+            raise ValueError("this store has /attributes: pass attribute rows")
+        self._write_rows(z, ids, partition, attributes)
+
+    def _write_rows(self, z, ids, partition, attributes) -> None:
+        f = self._file
+        n0, k = f["ids"].shape[0], len(ids)
+        if k == 0:
+            return
+        n1 = n0 + k
+        blocks = [("z", np.asarray(z, np.float32))]
+        if "partition" in f:
+            blocks.append(("partition", np.asarray(partition, np.int8)))
+        if "attributes" in f:
+            blocks.append(("attributes", np.asarray(attributes, np.int8)))
+        for key, data in blocks:
+            ds = f[key]
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = data
+            ds.flush()
+        # ids last: their length is the committed row count.
+        ds = f["ids"]
+        ds.resize((n1,))
+        ds[n0:n1] = np.asarray([str(i) for i in ids], dtype=object)
+        ds.flush()
+        f.flush()
+
+    def add_skipped(self, paths: Sequence[str], reasons: Sequence[str]) -> None:
+        """Record images that could not be decoded."""
+        if self._file is not None and len(paths):
+            self._append_skipped(paths, reasons)
+            self._file.flush()
+
+    def _append_skipped(self, paths, reasons) -> None:
+        g = self._file["skipped"]
+        n0 = g["path"].shape[0]
+        for key, values in (("path", paths), ("reason", reasons)):
+            ds = g[key]
+            ds.resize((n0 + len(values),))
+            ds[n0:] = np.asarray([str(v) for v in values], dtype=object)
+            ds.flush()
+
+    def close(self, complete: bool = True) -> None:
+        """Close the file; mark it complete when ``complete`` is true."""
+        try:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                if complete:
+                    with h5py.File(self.path, "r+") as f:
+                        f.attrs["complete"] = True
+                        f.attrs["n"] = f["ids"].shape[0]
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
+
+
+def write_store(
+    path: str | os.PathLike,
+    z,
+    ids: Sequence[str] | None = None,
+    *,
+    partition=None,
+    attributes=None,
+    attribute_names: Sequence[str] | None = None,
+    attrs: dict | None = None,
+    overwrite: bool = False,
+    chunk_rows: int | None = None,
+) -> Path:
+    """Write an in-memory array of z-points as a complete z-store.
+
+    Useful for synthetic data, sampled points and tests.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> write_store("z.h5", np.random.default_rng(0).normal(size=(100, 8)))  # doctest: +SKIP
+    """
+    z = np.asarray(z, dtype=np.float32)
+    if z.ndim != 2:
+        raise StoreError(f"{path}: z must be a 2-D array (N, z_dim), got shape {z.shape}")
+    if ids is None:
+        ids = [str(i) for i in range(len(z))]
+    if attributes is not None and attribute_names is None:
+        attribute_names = [f"attr_{j}" for j in range(np.shape(attributes)[1])]
+    meta = {"source": "array", "dataset": "array"}
+    meta.update(attrs or {})
+    with StoreWriter(
+        path, z.shape[1], attrs=meta, attribute_names=attribute_names,
+        has_partition=partition is not None, mode="overwrite" if overwrite else "create",
+        chunk_rows=chunk_rows,
+    ) as w:
+        step = 65536
+        for s in range(0, len(z), step):
+            e = s + step
+            w.append(
+                z[s:e], list(ids[s:e]),
+                None if partition is None else np.asarray(partition)[s:e],
+                None if attributes is None else np.asarray(attributes)[s:e],
+            )
+    return Path(path)
