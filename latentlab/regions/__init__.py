@@ -2,6 +2,12 @@
 
 Each region has ``fit(Z)``, ``sample(n, random_state)``, ``contains(Z)``
 (bounded regions) and ``score_samples(Z)`` (log-density, where defined).
+:func:`make_region` builds one by name; :func:`fit_region` fits it on a z-store.
 """
 
 from ._base import *  # noqa: F401,F403
+from ._simple import *  # noqa: F401,F403
+from ._ellipsoid import *  # noqa: F401,F403
+from ._density import *  # noqa: F401,F403
+from ._fragment import *  # noqa: F401,F403
+from ._registry import *  # noqa: F401,F403

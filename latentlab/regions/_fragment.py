@@ -1,0 +1,113 @@
+"""A region fitted only on one fragment of the point cloud."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import LatentlabError
+from ._base import BaseRegion, check_Z
+
+__all__ = ["FragmentRegion", "read_fragment_labels"]
+
+
+def read_fragment_labels(path: str | os.PathLike) -> np.ndarray:
+    """Per-row fragment labels (``/fragment``, int; 0 = main fragment) from ``fragments.h5``."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise LatentlabError(f"{path}: no such fragments file (run `latentlab fragments` first)")
+    try:
+        with h5py.File(path, "r") as f:
+            if "fragment" not in f:
+                raise LatentlabError(f"{path}: no /fragment dataset (not a `latentlab fragments` result)")
+            return np.asarray(f["fragment"][:]).astype(np.int64).ravel()
+    except OSError as exc:
+        raise LatentlabError(f"{path}: cannot read fragments file ({str(exc).splitlines()[0]})") from None
+
+
+class FragmentRegion(BaseRegion):
+    """Any region, fitted only on the points of one fragment (default: the main one).
+
+    Parameters
+    ----------
+    base : str or BaseRegion, default 'mnd'
+        Registry name or an (unfitted) region instance.
+    fragment : int, default 0
+        Fragment label to keep (``latentlab fragments`` numbers the main fragment 0).
+    fragments : path-like, optional
+        ``fragments.h5`` whose ``/fragment`` labels are aligned with the rows
+        passed to :meth:`fit` (used when ``fit`` gets no ``labels``).
+    base_params : dict, optional
+        Parameters for the base region when ``base`` is a name.
+
+    Attributes
+    ----------
+    base_ : BaseRegion
+        The fitted base region; sampling, ``contains`` and ``score_samples``
+        delegate to it.
+    n_fragment_ : int
+        Points in the fragment.
+    """
+
+    name = "fragment"
+
+    def __init__(self, base="mnd", fragment: int = 0, fragments=None, base_params: dict | None = None):
+        self.base = base
+        self.fragment = fragment
+        self.fragments = fragments
+        self.base_params = base_params
+
+    def fit(self, Z, labels=None) -> FragmentRegion:
+        """Fit the base region on the rows of ``Z`` whose label equals ``fragment``.
+
+        Parameters
+        ----------
+        Z : array (n, z_dim)
+        labels : array (n,), optional
+            Fragment label per row; read from ``fragments`` when omitted.
+        """
+        from ._registry import make_region
+
+        Z = check_Z(Z)
+        if labels is None:
+            if self.fragments is None:
+                raise LatentlabError("fragment: give labels to fit() or a fragments.h5 path")
+            labels = read_fragment_labels(self.fragments)
+        labels = np.asarray(labels).ravel()
+        if len(labels) != len(Z):
+            raise LatentlabError(f"fragment: {len(labels)} labels for {len(Z)} points")
+        keep = labels == int(self.fragment)
+        if keep.sum() < 2:
+            raise LatentlabError(f"fragment: fragment {self.fragment} has {int(keep.sum())} point(s); need at least 2")
+        base = make_region(self.base, **(self.base_params or {})) if isinstance(self.base, str) else self.base
+        if isinstance(base, FragmentRegion):
+            raise LatentlabError("fragment: the base region cannot itself be a fragment region")
+        self.base_ = base.fit(Z[keep])
+        self.n_features_in_ = Z.shape[1]
+        self.n_fit_ = int(keep.sum())
+        self.n_fragment_ = int(keep.sum())
+        self.bounded = self.base_.bounded
+        self.has_density = self.base_.has_density
+        return self
+
+    def sample(self, n=1, random_state=None):
+        self._check_fitted()
+        out = self.base_.sample(n, random_state)
+        self.acceptance_ = getattr(self.base_, "acceptance_", 1.0)
+        return out
+
+    def _contains(self, Z):
+        return self.base_._contains(Z)
+
+    def _score_samples(self, Z):
+        return self.base_._score_samples(Z)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if hasattr(self, "base_"):
+            out["base"] = self.base_.describe()
+        return out

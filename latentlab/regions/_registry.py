@@ -1,0 +1,232 @@
+"""Region registry, fitting from a z-store, held-out log-likelihood."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .._errors import LatentlabError
+from ._base import BaseRegion, check_Z
+from ._density import GMMRegion, KDERegion
+from ._ellipsoid import EllipsoidRegion, PlanesRegion
+from ._fragment import FragmentRegion, read_fragment_labels
+from ._simple import BallRegion, CubeRegion, MNDRegion, NormalRegion
+
+__all__ = [
+    "DEFAULT_REGIONS",
+    "REGIONS",
+    "HeldoutScore",
+    "fit_region",
+    "heldout_loglik",
+    "make_region",
+    "split_rows",
+]
+
+#: name → (class, fixed parameters)
+REGIONS: dict[str, tuple[type[BaseRegion], dict]] = {
+    "cube": (CubeRegion, {}),
+    "ball": (BallRegion, {}),
+    "normal": (NormalRegion, {"fitted": False}),
+    "normal-fitted": (NormalRegion, {"fitted": True}),
+    "mnd": (MNDRegion, {}),
+    "ellipsoid": (EllipsoidRegion, {}),
+    "planes": (PlanesRegion, {}),
+    "gmm": (GMMRegion, {}),
+    "bgmm": (GMMRegion, {"bayesian": True}),
+    "kde": (KDERegion, {}),
+    "fragment": (FragmentRegion, {}),
+}
+
+#: The samplers `latentlab compare-samplers` compares by default (plus "fragment" when a result exists).
+DEFAULT_REGIONS = ["cube", "ball", "normal", "normal-fitted", "mnd", "ellipsoid", "planes", "gmm", "kde"]
+
+
+def make_region(name: str, **params) -> BaseRegion:
+    """Create an (unfitted) region by registry name.
+
+    ``"fragment:<base>"`` makes a :class:`FragmentRegion` around ``<base>``;
+    parameters it does not take itself go to the base region.
+
+    Raises
+    ------
+    LatentlabError
+        Unknown name, or a parameter the region does not take.
+
+    Examples
+    --------
+    >>> make_region("ellipsoid", sigma=3)
+    EllipsoidRegion(sigma=3, fill='gaussian', bound='radius', reg_covar=1e-06)
+    """
+    if not isinstance(name, str):
+        raise LatentlabError(f"region name must be a string, got {name!r}")
+    if name == "fragment" or name.startswith("fragment:"):
+        base = name.split(":", 1)[1] if ":" in name else params.pop("base", "mnd")
+        if base not in REGIONS or base == "fragment":
+            raise LatentlabError(f"unknown base region {base!r} for fragment; known: {', '.join(n for n in REGIONS if n != 'fragment')}")
+        own = {k: params.pop(k) for k in ("fragment", "fragments") if k in params}
+        make_region(base, **params)  # validate the base parameters now
+        return FragmentRegion(base=base, base_params=params or None, **own)
+    if name not in REGIONS:
+        raise LatentlabError(f"unknown region {name!r}; known: {', '.join(REGIONS)}")
+    cls, fixed = REGIONS[name]
+    valid = set(cls._param_names()) - set(fixed)
+    bad = sorted(set(params) - valid)
+    if bad:
+        raise LatentlabError(
+            f"region {name!r} does not take {', '.join(bad)}; it takes: {', '.join(sorted(valid)) or 'no parameters'}"
+        )
+    region = cls(**{**fixed, **params})
+    region.name = name
+    return region
+
+
+@contextlib.contextmanager
+def _opened(store):
+    from ..store import ZStore, open_store
+
+    if isinstance(store, ZStore):
+        yield store
+    else:
+        with open_store(store) as s:
+            yield s
+
+
+def split_rows(store, *, partition: str = "train", heldout=("val", "test"), heldout_fraction: float = 0.2,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """Row indices to fit on and to hold out.
+
+    Uses ``/partition`` when the store has it (``partition`` to fit,
+    ``heldout`` partitions held out). Without a partition, or when the
+    held-out partitions are empty, a seeded random ``heldout_fraction`` of
+    the rows is held out.
+
+    Returns
+    -------
+    fit_rows, heldout_rows : ndarray of int
+    how : str
+        ``"partition"`` or ``"random split"``.
+    """
+    with _opened(store) as s:
+        if s.partition is not None:
+            part = np.asarray(s.partition[:])
+            fit = np.flatnonzero(part == {"train": 0, "val": 1, "test": 2}[partition])
+            codes = [{"train": 0, "val": 1, "test": 2}[p] for p in heldout]
+            held = np.flatnonzero(np.isin(part, codes))
+            if len(fit) >= 2 and len(held) >= 2:
+                return fit, held, "partition"
+        n = s.n
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    n_held = int(round(n * heldout_fraction))
+    n_held = min(max(n_held, 1), n - 2) if n > 2 else 0
+    return np.sort(perm[n_held:]), np.sort(perm[:n_held]), "random split"
+
+
+def fit_region(region, store, partition: str | None = "train", *, fragments=None, rows=None, **params) -> BaseRegion:
+    """Fit a region (name or instance) on a z-store.
+
+    Parameters
+    ----------
+    region : str or BaseRegion
+    store : path-like or ZStore
+    partition : {'train', 'val', 'test', 'all'} or None, default 'train'
+        Falls back to all rows when the store has no ``/partition``.
+    fragments : path-like, optional
+        ``fragments.h5`` for fragment regions (labels aligned with the store rows).
+    rows : array of int, optional
+        Explicit row indices to fit on (overrides ``partition``).
+    **params
+        Region parameters when ``region`` is a name.
+
+    Returns
+    -------
+    The fitted region, with ``fit_partition_`` set (``'train'``, ``'all'``, or ``'rows'``).
+    """
+    if isinstance(region, str):
+        region = make_region(region, **params)
+    elif params:
+        region.set_params(**params)
+    if not isinstance(region, BaseRegion):
+        raise LatentlabError(f"not a region: {region!r}")
+    with _opened(store) as s:
+        if rows is not None:
+            sel, used = np.asarray(rows, dtype=np.int64), "rows"
+        elif partition in (None, "all") or s.partition is None:
+            sel, used = None, "all"
+        else:
+            sel, used = s.selection(partition), partition
+            if len(sel) < 2:
+                sel, used = None, "all"
+        Z = s.read_z(dtype=np.float64) if sel is None else np.asarray(s.z[np.sort(sel)], dtype=np.float64)
+        if isinstance(region, FragmentRegion):
+            path = fragments or region.fragments
+            if path is None:
+                raise LatentlabError("fragment region: no fragments.h5 given (run `latentlab fragments` first)")
+            labels = read_fragment_labels(path)
+            if len(labels) != s.n:
+                raise LatentlabError(f"{path}: {len(labels)} fragment labels but the store has {s.n} rows")
+            region.fit(Z, labels=labels if sel is None else labels[np.sort(sel)])
+        else:
+            region.fit(Z)
+    region.fit_partition_ = used
+    return region
+
+
+@dataclass
+class HeldoutScore:
+    """Held-out log-likelihood of a density region.
+
+    Attributes
+    ----------
+    mean_loglik : float or None
+        Mean log-density of the held-out points; ``None`` when undefined
+        (no density, or a held-out point outside a bounded region, i.e. -inf).
+    mean_loglik_inside : float or None
+        Mean over the held-out points inside the region.
+    inside : float or None
+        Share of held-out points inside a bounded region (1 for unbounded).
+    n : int
+    """
+
+    mean_loglik: float | None
+    mean_loglik_inside: float | None
+    inside: float | None
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def heldout_loglik(region: BaseRegion, data, partition=("val", "test")) -> HeldoutScore:
+    """Mean log-likelihood of held-out points under a fitted region.
+
+    Parameters
+    ----------
+    region : fitted BaseRegion
+    data : array (n, z_dim), path-like or ZStore
+        Held-out points, or a store whose ``partition`` rows are read.
+    partition : str or tuple of str, default ('val', 'test')
+    """
+    if isinstance(data, (str, os.PathLike)) or hasattr(data, "iter_chunks"):
+        parts = (partition,) if isinstance(partition, str) else tuple(partition)
+        with _opened(data) as s:
+            if s.partition is None:
+                raise LatentlabError(f"{s.path}: store has no /partition; pass held-out points explicitly")
+            Z = np.concatenate([s.read_z(p, dtype=np.float64) for p in parts])
+    else:
+        Z = check_Z(data, name="held-out points", n_features=getattr(region, "n_features_in_", None))
+    n = len(Z)
+    inside = float(region.contains(Z).mean()) if region.bounded and n else (1.0 if n else None)
+    if not region.has_density or n == 0:
+        return HeldoutScore(None, None, inside, n)
+    ll = region.score_samples(Z)
+    finite = np.isfinite(ll)
+    mean = float(ll.mean()) if finite.all() else None
+    mean_in = float(ll[finite].mean()) if finite.any() else None
+    if mean is not None and not math.isfinite(mean):
+        mean = None
+    return HeldoutScore(mean, mean_in, inside, n)
