@@ -1,1 +1,739 @@
-__all__: list[str] = []
+"""Fragments, halo and filaments of a z-point cloud, from a k-nearest-neighbour graph.
+
+Pipeline (:func:`find_fragments`):
+
+1. optional cosine normalisation, then PCA to the components holding
+   ``pca_variance`` of the variance (distances are kept, not whitened);
+2. k-NN graph: exact brute force for small N, NN-descent for large N;
+3. local statistics per point: k-th neighbour distance, log density relative
+   to the median point, Levina–Bickel intrinsic dimension, filament score
+   (local PCA of the neighbourhood: ``1 - λ2/λ1``);
+4. fragments: points clearly sparser than their own neighbours form the halo;
+   the remaining ("core") points are joined along k-NN edges; connected
+   components of at least ``min_fragment_size`` points are fragments (largest
+   = main fragment 0), everything else is halo (-1);
+5. filaments: points with filament score ≥ ``filament_threshold`` joined along
+   k-NN edges; components of at least ``min_filament_size`` points are filaments;
+6. attribute enrichment per fragment / filament / halo (hypergeometric test,
+   Benjamini–Hochberg q-values) when attributes are known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import LatentlabError
+from ._fragments_planted import *  # noqa: F401,F403
+from ._fragments_planted import __all__ as _planted_all
+from ._intrinsic_dim import *  # noqa: F401,F403
+from ._intrinsic_dim import __all__ as _dim_all
+from ._intrinsic_dim import local_dimension_mle, twonn_dimension
+from ._neighbours import *  # noqa: F401,F403
+from ._neighbours import __all__ as _nn_all
+from ._neighbours import knn_graph, knn_recall
+
+__all__ = [
+    "FragmentResult",
+    "attribute_enrichment",
+    "find_fragments",
+    "load_fragments",
+    *_planted_all,
+    *_dim_all,
+    *_nn_all,
+]
+
+FRAGMENTS_H5 = "fragments.h5"
+FRAGMENTS_JSON = "fragments.json"
+#: PC scores kept per point for plotting.
+N_PC_SCORES = 4
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class FragmentResult:
+    """Per-point labels and statistics, per-fragment and per-filament tables.
+
+    Attributes
+    ----------
+    fragment : ndarray (n,), int32
+        0 = main fragment, 1..F = smaller fragments (by size), -1 = halo/noise.
+    filament : ndarray (n,), int32
+        -1 = in no filament, else the filament id (0..n_filaments-1, by size).
+    filament_score : ndarray (n,), float32
+        ``1 - λ2/λ1`` of the local PCA of the point's k neighbours (1 = a line).
+    knn_distance : ndarray (n,), float32
+        Distance to the k-th neighbour (cosine distance for ``metric='cosine'``).
+    log_density : ndarray (n,), float32
+        Natural log of the k-NN density relative to the median point,
+        ``D · (log median r_k − log r_k)`` with D the global TwoNN dimension.
+    local_dimension : ndarray (n,), float32
+        Levina–Bickel MLE of the intrinsic dimension from the k neighbours.
+    index : ndarray (n,), int64
+        Row of each point in the store (all rows, or the partition's rows).
+    pc_scores : ndarray (n, <=4), float32
+        Coordinates on the leading principal components (for plots).
+    fragments, filaments : list of dict
+        One table row per fragment / filament (see :meth:`to_dict`).
+    parameters : dict
+        Everything needed to reproduce the run.
+    stats : dict
+        Counts, global dimension, k-NN recall estimate, timings.
+    enrichment : dict or None
+        Attribute enrichment tables (when the input has attributes).
+    """
+
+    fragment: np.ndarray
+    filament: np.ndarray
+    filament_score: np.ndarray
+    knn_distance: np.ndarray
+    log_density: np.ndarray
+    local_dimension: np.ndarray
+    index: np.ndarray
+    pc_scores: np.ndarray
+    fragments: list = field(default_factory=list)
+    filaments: list = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    enrichment: dict | None = None
+
+    @property
+    def n(self) -> int:
+        return int(len(self.fragment))
+
+    @property
+    def n_fragments(self) -> int:
+        """Number of fragments, the main one included."""
+        return len(self.fragments)
+
+    @property
+    def n_filaments(self) -> int:
+        return len(self.filaments)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: counts, sizes, parameters, tables (no per-point arrays)."""
+        return _plain(
+            {
+                "n_points": self.n,
+                "n_fragments": self.n_fragments,
+                "n_halo": int(np.sum(self.fragment < 0)),
+                "n_filaments": self.n_filaments,
+                "n_filament_points": int(np.sum(self.filament >= 0)),
+                "fragment_sizes": [f["size"] for f in self.fragments],
+                "filament_sizes": [f["size"] for f in self.filaments],
+                "parameters": self.parameters,
+                "stats": self.stats,
+                "fragments": self.fragments,
+                "filaments": self.filaments,
+                "enrichment": self.enrichment,
+            }
+        )
+
+    def save(self, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+        """Write ``out_dir/fragments.h5`` (per-point arrays) and ``out_dir/fragments.json``.
+
+        Returns
+        -------
+        (h5_path, json_path)
+        """
+        import h5py
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        h5_path, json_path = out / FRAGMENTS_H5, out / FRAGMENTS_JSON
+        tmp = h5_path.with_suffix(".h5.tmp")
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("fragment", data=self.fragment.astype(np.int32))
+            f.create_dataset("filament", data=self.filament.astype(np.int32))
+            f.create_dataset("filament_score", data=self.filament_score.astype(np.float32))
+            f.create_dataset("knn_distance", data=self.knn_distance.astype(np.float32))
+            f.create_dataset("log_density", data=self.log_density.astype(np.float32))
+            f.create_dataset("local_dimension", data=self.local_dimension.astype(np.float32))
+            f.create_dataset("index", data=self.index.astype(np.int64))
+            f.create_dataset("pc_scores", data=self.pc_scores.astype(np.float32))
+            f.attrs["summary_json"] = json.dumps(self.to_dict())
+            f.attrs["format"] = "latentlab.fragments/1"
+        os.replace(tmp, h5_path)
+        json_path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        return h5_path, json_path
+
+
+def load_fragments(path: str | os.PathLike) -> FragmentResult:
+    """Read a :class:`FragmentResult` written by :meth:`FragmentResult.save`.
+
+    Parameters
+    ----------
+    path : path-like
+        The output folder or its ``fragments.h5``.
+    """
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / FRAGMENTS_H5
+    if not path.exists():
+        raise LatentlabError(f"{path}: no such file (run `latentlab fragments` first)")
+    try:
+        with h5py.File(path, "r") as f:
+            summary = json.loads(f.attrs["summary_json"])
+            arrays = {k: f[k][:] for k in (
+                "fragment", "filament", "filament_score", "knn_distance", "log_density",
+                "local_dimension", "index", "pc_scores")}
+    except (OSError, KeyError) as exc:
+        raise LatentlabError(f"{path}: not a fragments file ({str(exc).splitlines()[0]})") from None
+    return FragmentResult(
+        **arrays,
+        fragments=summary["fragments"],
+        filaments=summary["filaments"],
+        parameters=summary["parameters"],
+        stats=summary["stats"],
+        enrichment=summary["enrichment"],
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if np.isfinite(v) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _load_input(data, partition, attributes, attribute_names):
+    """Return (z float32, index, attributes or None, attribute names, source name)."""
+    from ..store import ZStore, open_store
+
+    if isinstance(data, (str, os.PathLike)):
+        with open_store(data) as store:
+            return _load_input(store, partition, attributes, attribute_names)
+    if isinstance(data, ZStore):
+        store = data
+        sel = store.selection(partition)
+        z = store.read_z(partition)
+        index = np.arange(store.n) if sel is None else sel
+        attrs = None
+        if store.attributes is not None and attributes is None:
+            a = store.attributes[:]
+            attrs = a if sel is None else a[sel]
+            attribute_names = store.attribute_names
+        elif attributes is not None:
+            attrs = np.asarray(attributes)
+        return z, index, attrs, list(attribute_names or []), store.path.name
+    if partition not in (None, "all"):
+        raise LatentlabError("partition: only applies to a z-store, not to an array")
+    z = np.asarray(data, dtype=np.float32)
+    if z.ndim != 2:
+        raise LatentlabError(f"find_fragments: expected a 2-D array (n, z_dim), got shape {z.shape}")
+    attrs = None if attributes is None else np.asarray(attributes)
+    return z, np.arange(len(z)), attrs, list(attribute_names or []), "array"
+
+
+def _pca_reduce(z: np.ndarray, variance: float | None, chunk: int = 16384):
+    """Centre and project onto the components holding ``variance`` of the total.
+
+    Returns (y float32 (n, m), components (d, m), mean (d,), explained ratio (m,)).
+    """
+    n, d = z.shape
+    mean = np.zeros(d)
+    for s in range(0, n, chunk):
+        mean += z[s:s + chunk].sum(axis=0, dtype=np.float64)
+    mean /= n
+    cov = np.zeros((d, d))
+    for s in range(0, n, chunk):
+        b = z[s:s + chunk].astype(np.float64) - mean
+        cov += b.T @ b
+    cov /= max(n - 1, 1)
+    w, v = np.linalg.eigh(cov)
+    w, v = np.maximum(w[::-1], 0.0), v[:, ::-1]
+    total = w.sum()
+    ratio = w / total if total > 0 else np.full(d, 1.0 / d)
+    if variance is None or variance >= 1.0:
+        m = d
+    else:
+        m = int(np.searchsorted(np.cumsum(ratio), variance) + 1)
+    m = max(1, min(m, d))
+    comps = v[:, :m].astype(np.float32)
+    y = np.empty((n, m), dtype=np.float32)
+    mean32 = mean.astype(np.float32)
+    for s in range(0, n, chunk):
+        y[s:s + chunk] = (z[s:s + chunk] - mean32) @ comps
+    return y, comps, mean, ratio[:m]
+
+
+def _filament_scores(y: np.ndarray, ind: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """``1 - λ2/λ1`` of each point's neighbourhood (its k neighbours, itself excluded)."""
+    n, k = ind.shape
+    out = np.zeros(n, dtype=np.float32)
+    if k < 2:
+        return out
+    for s in range(0, n, batch):
+        nb = y[ind[s:s + batch]]  # (b, k, m)
+        nb = nb - nb.mean(axis=1, keepdims=True)
+        gram = np.matmul(nb, nb.transpose(0, 2, 1)).astype(np.float64)
+        ev = np.linalg.eigvalsh(gram)
+        l1, l2 = ev[:, -1], np.maximum(ev[:, -2], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[s:s + batch] = np.where(l1 > 0, 1.0 - l2 / l1, 0.0)
+    return out
+
+
+def _symmetric_edges(ind: np.ndarray, dist: np.ndarray | None = None):
+    n, k = ind.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = ind.ravel()
+    ok = cols >= 0
+    return rows[ok], cols[ok], (None if dist is None else dist.ravel()[ok])
+
+
+def _components(mask: np.ndarray, ind: np.ndarray):
+    """Connected components of the k-NN graph (made undirected) restricted to ``mask``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(mask)
+    rows, cols, _ = _symmetric_edges(ind)
+    keep = mask[rows] & mask[cols]
+    g = coo_matrix((np.ones(keep.sum(), np.int8), (rows[keep], cols[keep])), shape=(n, n)).tocsr()
+    _, labels = connected_components(g, directed=True, connection="weak")
+    labels = np.where(mask, labels, -1)
+    return labels
+
+
+def _segment(ind: np.ndarray, log_rk: np.ndarray, log_ratio: float, min_size: int) -> np.ndarray:
+    """Fragments from density-consistent k-NN edges; halo = much sparser than the own fragment.
+
+    An edge joins two points only when their k-th neighbour distances differ
+    by less than ``exp(log_ratio)`` (so a dense fragment never merges with a
+    sparser bulk through the bulk points that list it as neighbours, the
+    "hub" effect of high dimensions). Connected components of at least
+    ``min_size`` points are fragments (0 = largest); inside each fragment,
+    points whose k-th neighbour distance exceeds ``exp(log_ratio)`` × the
+    fragment's median become halo (-1), as do points in smaller components.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(log_rk)
+    rows, cols, _ = _symmetric_edges(ind)
+    keep = np.abs(log_rk[rows] - log_rk[cols]) <= log_ratio
+    g = coo_matrix((np.ones(keep.sum(), np.int8), (rows[keep], cols[keep])), shape=(n, n)).tocsr()
+    _, labels = connected_components(g, directed=True, connection="weak")
+    fragment = _rank_components(labels, min_size)
+    n_frag = int(fragment.max()) + 1
+    if n_frag > 0:
+        sel = fragment >= 0
+        med = np.zeros(n_frag)
+        for f in range(n_frag):
+            med[f] = np.median(log_rk[fragment == f])
+        halo = np.zeros(n, dtype=bool)
+        halo[sel] = log_rk[sel] - med[fragment[sel]] > log_ratio
+        fragment = np.where(halo, -1, fragment)
+        # Dropping halo points may shrink a fragment below the minimum or reorder sizes.
+        fragment = _rank_components(fragment, min_size)
+    return fragment
+
+
+def _rank_components(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Relabel components 0..C-1 by decreasing size; smaller than ``min_size`` → -1."""
+    out = np.full(len(labels), -1, dtype=np.int32)
+    valid = labels >= 0
+    if not valid.any():
+        return out
+    ids, counts = np.unique(labels[valid], return_counts=True)
+    order = np.lexsort((ids, -counts))
+    ids, counts = ids[order], counts[order]
+    keep = counts >= min_size
+    lut = np.full(labels.max() + 1, -1, dtype=np.int32)
+    lut[ids[keep]] = np.arange(keep.sum(), dtype=np.int32)
+    out[valid] = lut[labels[valid]]
+    return out
+
+
+def _principal(y: np.ndarray):
+    """Mean, eigenvalues (desc) and eigenvectors of a point set's covariance."""
+    mu = y.mean(axis=0)
+    c = y - mu
+    if len(y) < 2:
+        return mu, np.zeros(1), np.eye(y.shape[1], 1)
+    if len(y) < y.shape[1]:
+        u, s, vt = np.linalg.svd(c, full_matrices=False)
+        return mu, s**2 / (len(y) - 1), vt.T
+    w, v = np.linalg.eigh(c.T.astype(np.float64) @ c / (len(y) - 1))
+    return mu, np.maximum(w[::-1], 0), v[:, ::-1]
+
+
+def _min_distance(a: np.ndarray, b: np.ndarray) -> float:
+    a2 = np.einsum("ij,ij->i", a, a)[:, None]
+    b2 = np.einsum("ij,ij->i", b, b)[None, :]
+    return float(np.sqrt(max(float((a2 - 2 * a @ b.T + b2).min()), 0.0)))
+
+
+def _fragment_table(y, z, fragment, knn_distance, to_metric, rng, n_extent=5):
+    rows = []
+    n_frag = int(fragment.max()) + 1 if (fragment >= 0).any() else 0
+    if n_frag == 0:
+        return rows
+    main = np.flatnonzero(fragment == 0)
+    main_sample = y[rng.choice(main, size=min(len(main), 8192), replace=False)]
+    main_mu = y[main].mean(axis=0)
+    for f in range(n_frag):
+        members = np.flatnonzero(fragment == f)
+        mu, ev, _ = _principal(y[members])
+        total = float(ev.sum())
+        row = {
+            "id": f,
+            "size": int(len(members)),
+            "fraction": len(members) / len(fragment),
+            "centre": z[members].mean(axis=0).astype(np.float64),
+            "rms_radius": float(np.sqrt(total)),
+            "extent_std": np.sqrt(ev[:n_extent]),
+            "effective_dimension": float(total**2 / np.sum(ev**2)) if total > 0 else 0.0,
+            "median_knn_distance": float(np.median(knn_distance[members])),
+        }
+        if f == 0:
+            row["centre_distance_to_main"] = 0.0
+            row["gap_to_main"] = 0.0
+        else:
+            sample = y[rng.choice(members, size=min(len(members), 256), replace=False)]
+            row["centre_distance_to_main"] = to_metric(float(np.linalg.norm(mu - main_mu)))
+            row["gap_to_main"] = to_metric(_min_distance(sample, main_sample))
+        rows.append(row)
+    return rows
+
+
+def _filament_table(y, ind, dist, filament, fragment, comps, to_metric, n_dir=None):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    rows = []
+    n_fil = int(filament.max()) + 1 if (filament >= 0).any() else 0
+    if n_fil == 0:
+        return rows
+    r, c, w = _symmetric_edges(ind, dist)
+    same = (filament[r] >= 0) & (filament[r] == filament[c])
+    r, c, w = r[same], c[same], np.maximum(w[same].astype(np.float64), 1e-12)
+    n = len(filament)
+    mst = minimum_spanning_tree(coo_matrix((w, (r, c)), shape=(n, n)).tocsr()).tocoo()
+    path = np.bincount(filament[mst.row], weights=mst.data, minlength=n_fil)
+    for f in range(n_fil):
+        members = np.flatnonzero(filament == f)
+        mu, ev, vec = _principal(y[members])
+        d_red = vec[:, 0]
+        proj = (y[members] - mu) @ d_red
+        direction = comps @ d_red.astype(np.float32)
+        direction /= max(float(np.linalg.norm(direction)), 1e-12)
+        frag_labels, frag_counts = np.unique(fragment[members], return_counts=True)
+        rows.append({
+            "id": f,
+            "size": int(len(members)),
+            "length": to_metric(float(proj.max() - proj.min())),
+            "path_length": to_metric(float(path[f])),
+            "linearity": float(ev[0] / ev.sum()) if ev.sum() > 0 else 1.0,
+            "direction": direction.astype(np.float64),
+            "fragment": int(frag_labels[np.argmax(frag_counts)]),
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------- enrichment
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values."""
+    p = np.asarray(p, dtype=np.float64)
+    n = p.size
+    if n == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * n / np.arange(1, n + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def attribute_enrichment(
+    attributes: np.ndarray,
+    groups: dict[str, np.ndarray],
+    attribute_names: list[str] | None = None,
+    *,
+    alpha: float = 0.05,
+) -> dict:
+    """Over- and under-representation of binary attributes in groups of points.
+
+    For every (group, attribute) a two-sided hypergeometric test (Fisher's
+    exact test of group membership against the attribute) compares the
+    count of positives in the group with the whole; q-values by
+    Benjamini–Hochberg over all tests.
+
+    Parameters
+    ----------
+    attributes : ndarray of shape (n, A)
+        +1 / -1 (CelebA) or 1 / 0; positive means ``> 0``.
+    groups : dict of name -> boolean mask of shape (n,) (or row indices)
+    attribute_names : list of str, optional
+    alpha : float
+        q-value below which a row counts as significant.
+
+    Returns
+    -------
+    dict
+        ``{"attributes": [...], "alpha": alpha, "groups": [{"group", "size",
+        "rows": [{"attribute", "count", "fraction", "fraction_all",
+        "log2_fold", "p_value", "q_value", "significant"}, ...]}]}``; rows
+        sorted by q-value then ``|log2_fold|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.where(np.arange(100)[:, None] < 50, 1, -1) * np.ones((1, 2), int)
+    >>> res = attribute_enrichment(a, {"first": np.arange(100) < 40}, ["A", "B"])
+    >>> res["groups"][0]["rows"][0]["log2_fold"] > 0.9
+    True
+    """
+    from scipy.stats import hypergeom
+
+    a = np.asarray(attributes) > 0
+    n, n_attr = a.shape
+    names = list(attribute_names or [f"attr{j}" for j in range(n_attr)])
+    positives = a.sum(axis=0)
+    frac_all = positives / max(n, 1)
+    table, pvals = [], []
+    for gname, g in groups.items():
+        g = np.asarray(g)
+        mask = g if g.dtype == bool else np.isin(np.arange(n), g)
+        size = int(mask.sum())
+        counts = a[mask].sum(axis=0)
+        p_over = hypergeom.sf(counts - 1, n, positives, size)
+        p_under = hypergeom.cdf(counts, n, positives, size)
+        p = np.minimum(1.0, 2.0 * np.minimum(p_over, p_under))
+        fold = np.log2(((counts + 0.5) / (size + 1.0)) / ((positives + 0.5) / (n + 1.0)))
+        table.append((gname, size, counts, fold))
+        pvals.append(p)
+    q_all = _bh(np.concatenate(pvals)) if pvals else np.array([])
+    out_groups = []
+    for i, (gname, size, counts, fold) in enumerate(table):
+        p = pvals[i]
+        q = q_all[i * n_attr:(i + 1) * n_attr]
+        rows = [
+            {
+                "attribute": names[j],
+                "count": int(counts[j]),
+                "fraction": float(counts[j] / size) if size else 0.0,
+                "fraction_all": float(frac_all[j]),
+                "log2_fold": float(fold[j]),
+                "p_value": float(p[j]),
+                "q_value": float(q[j]),
+                "significant": bool(q[j] < alpha),
+            }
+            for j in range(n_attr)
+        ]
+        rows.sort(key=lambda r: (r["q_value"], -abs(r["log2_fold"])))
+        out_groups.append({"group": gname, "size": size, "rows": rows})
+    return {"attributes": names, "alpha": alpha, "test": "two-sided hypergeometric, BH q-values",
+            "groups": out_groups}
+
+
+# --------------------------------------------------------------------------- main entry
+def default_min_fragment_size(n: int) -> int:
+    """``max(5, min(100, n // 200))``: 5 for the 100-point demo, 100 from 20,000 points."""
+    return int(max(5, min(100, n // 200)))
+
+
+def find_fragments(
+    data,
+    k: int = 15,
+    *,
+    metric: str = "euclidean",
+    pca_variance: float | None = 0.99,
+    min_fragment_size: int | None = None,
+    halo_ratio: float = 1.5,
+    filament_threshold: float = 0.8,
+    min_filament_size: int | None = None,
+    knn: str = "auto",
+    partition: str | None = None,
+    attributes: np.ndarray | None = None,
+    attribute_names: list[str] | None = None,
+    max_enrichment_groups: int = 50,
+    recall_queries: int = 200,
+    random_state: int = 0,
+) -> FragmentResult:
+    """Segment a z-point cloud into fragments and halo, and find filaments.
+
+    Parameters
+    ----------
+    data : path, ZStore or array of shape (n, z_dim)
+        A z-store (path or open store) or the points themselves.
+    k : int, default 15
+        Neighbours per point (clipped to ``n - 1``).
+    metric : {'euclidean', 'cosine'}
+        Cosine works on L2-normalised rows (distances reported as ``1 - cos``).
+    pca_variance : float or None, default 0.99
+        Keep the leading principal components holding this share of the
+        variance before building the graph; ``None`` or 1 keeps all.
+    min_fragment_size : int, optional
+        Smallest connected component reported as a fragment
+        (default :func:`default_min_fragment_size`).
+    halo_ratio : float, default 1.5
+        A point whose k-th neighbour distance exceeds ``halo_ratio`` × the
+        median of its neighbours' is a halo point.
+    filament_threshold : float, default 0.8
+        Filament score (``1 - λ2/λ1`` of the local PCA) above which a point is
+        a filament candidate.
+    min_filament_size : int, optional
+        Smallest chain of candidates reported as a filament (default ``max(5, k)``).
+    knn : {'auto', 'exact', 'approximate'}
+        See :func:`knn_graph`.
+    partition : {'train', 'val', 'test', 'all'}, optional
+        Restrict to one partition of a store.
+    attributes, attribute_names : optional
+        Binary attributes for the enrichment tables when ``data`` is an array
+        (a store's own attributes are used automatically).
+    max_enrichment_groups : int
+        Enrichment is computed for at most this many fragments and as many filaments (largest first).
+    recall_queries : int
+        Rows on which an approximate k-NN graph is checked against exact search
+        (``stats['knn_recall']``); 0 skips the check.
+    random_state : int
+
+    Returns
+    -------
+    FragmentResult
+
+    Examples
+    --------
+    >>> from latentlab.analysis import make_planted_cloud, find_fragments
+    >>> cloud = make_planted_cloud(n_bulk=1500, dim=32, n_fragments=2, n_filaments=1)
+    >>> res = find_fragments(cloud.z, k=15)
+    >>> res.n_fragments >= 3, res.n_filaments
+    (True, 1)
+    """
+    t_start = time.perf_counter()
+    timings = {}
+
+    def lap(name, t0):
+        timings[name] = round(time.perf_counter() - t0, 3)
+        return time.perf_counter()
+
+    if metric not in ("euclidean", "cosine"):
+        raise LatentlabError(f"metric: unknown {metric!r}; use euclidean or cosine")
+    if pca_variance is not None and not 0.0 < pca_variance <= 1.0:
+        raise LatentlabError(f"pca_variance: must be in (0, 1], got {pca_variance}")
+    if k < 2:
+        raise LatentlabError(f"k: must be at least 2, got {k}")
+    if halo_ratio <= 1.0:
+        raise LatentlabError(f"halo_ratio: must be > 1, got {halo_ratio}")
+    if not 0.0 < filament_threshold < 1.0:
+        raise LatentlabError(f"filament_threshold: must be in (0, 1), got {filament_threshold}")
+
+    t0 = time.perf_counter()
+    z, index, attrs, attr_names, source = _load_input(data, partition, attributes, attribute_names)
+    n, d = z.shape
+    if n < 4:
+        raise LatentlabError(f"find_fragments: need at least 4 points, got {n}")
+    if not np.isfinite(z).all():
+        raise LatentlabError(f"{source}: z holds NaN or Inf values; cannot build a neighbour graph")
+    if attrs is not None and attrs.shape[0] != n:
+        raise LatentlabError(f"attributes: {attrs.shape[0]} rows for {n} points")
+    k_eff = int(min(k, n - 1))
+    min_frag = int(min_fragment_size) if min_fragment_size else default_min_fragment_size(n)
+    min_fil = int(min_filament_size) if min_filament_size else max(5, k_eff)
+    t0 = lap("load", t0)
+
+    work = z
+    if metric == "cosine":
+        norms = np.linalg.norm(z, axis=1, keepdims=True)
+        work = z / np.where(norms > 0, norms, 1.0)
+    y, comps, mean, ratio = _pca_reduce(work, pca_variance)
+    del work
+    t0 = lap("pca", t0)
+
+    ind, dist, knn_used = knn_graph(y, k_eff, method=knn, random_state=random_state)
+    t0 = lap("knn", t0)
+    recall = None
+    if knn_used == "approximate" and recall_queries:
+        recall = knn_recall(y, ind, n_queries=recall_queries, random_state=random_state)
+        t0 = lap("knn_recall", t0)
+
+    def to_metric(euclid):
+        return euclid**2 / 2.0 if metric == "cosine" else euclid
+
+    r_k = dist[:, -1].astype(np.float64)
+    log_rk = np.log(np.maximum(r_k, 1e-30))
+    dim_global = twonn_dimension(dist)
+    d_use = float(np.clip(dim_global if np.isfinite(dim_global) else y.shape[1], 1.0, y.shape[1]))
+    log_density = (d_use * (np.median(log_rk) - log_rk)).astype(np.float32)
+    local_dim = local_dimension_mle(dist)
+    t0 = lap("local_stats", t0)
+
+    fragment = _segment(ind, log_rk, np.log(halo_ratio), min_frag)
+    t0 = lap("fragments", t0)
+
+    score = _filament_scores(y, ind)
+    cand = score >= filament_threshold
+    filament = _rank_components(_components(cand, ind), min_fil)
+    t0 = lap("filaments", t0)
+
+    rng = np.random.default_rng(random_state)
+    frag_rows = _fragment_table(y, z, fragment, r_k, to_metric, rng)
+    fil_rows = _filament_table(y, ind, dist, filament, fragment, comps, to_metric)
+    t0 = lap("tables", t0)
+
+    enrichment = None
+    if attrs is not None and attrs.ndim == 2 and attrs.shape[1] > 0:
+        groups = {}
+        for f in range(min(len(frag_rows), max_enrichment_groups)):
+            groups["main fragment" if f == 0 else f"fragment {f}"] = fragment == f
+        if (fragment < 0).any():
+            groups["halo"] = fragment < 0
+        for f in range(min(len(fil_rows), max_enrichment_groups)):
+            groups[f"filament {f}"] = filament == f
+        enrichment = attribute_enrichment(attrs, groups, attr_names)
+        t0 = lap("enrichment", t0)
+
+    pc = y[:, :N_PC_SCORES].copy()
+    if pc.shape[1] < N_PC_SCORES:
+        pc = np.hstack([pc, np.zeros((n, N_PC_SCORES - pc.shape[1]), np.float32)])
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    parameters = {
+        "source": source, "partition": partition, "n": n, "z_dim": d, "k": k_eff, "k_requested": k,
+        "metric": metric, "pca_variance": pca_variance, "n_components": int(y.shape[1]),
+        "explained_variance": float(ratio.sum()), "knn": knn, "knn_method": knn_used,
+        "min_fragment_size": min_frag, "halo_ratio": halo_ratio,
+        "filament_threshold": filament_threshold, "min_filament_size": min_fil,
+        "random_state": random_state,
+    }
+    stats = {
+        "n_fragments": len(frag_rows),
+        "n_halo": int((fragment < 0).sum()),
+        "halo_fraction": float((fragment < 0).mean()),
+        "n_filaments": len(fil_rows),
+        "n_filament_points": int((filament >= 0).sum()),
+        "n_filament_candidates": int(cand.sum()),
+        "twonn_dimension": dim_global,
+        "median_local_dimension": float(np.nanmedian(local_dim)) if np.isfinite(local_dim).any() else None,
+        "median_knn_distance": to_metric(float(np.median(r_k))),
+        "knn_recall": recall,
+        "knn_recall_queries": recall_queries if recall is not None else 0,
+        "timings_s": timings,
+    }
+    knn_distance = (r_k**2 / 2.0 if metric == "cosine" else r_k).astype(np.float32)
+    return FragmentResult(
+        fragment=fragment, filament=filament, filament_score=score, knn_distance=knn_distance,
+        log_density=log_density, local_dimension=local_dim, index=np.asarray(index, np.int64),
+        pc_scores=pc, fragments=frag_rows, filaments=fil_rows, parameters=parameters,
+        stats=stats, enrichment=enrichment,
+    )

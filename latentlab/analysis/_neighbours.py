@@ -1,0 +1,137 @@
+"""k-nearest-neighbour graphs: exact (chunked brute force) or approximate (NN-descent)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import LatentlabError
+
+__all__ = ["knn_graph", "knn_recall"]
+
+#: Above this many points ``knn="auto"`` switches from exact to approximate search.
+EXACT_MAX_POINTS = 20_000
+
+
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, x)
+
+
+def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, *, block_bytes: int = 1 << 27):
+    """Exact Euclidean k-NN of ``x[queries]`` among all rows of ``x`` (self excluded)."""
+    n = x.shape[0]
+    queries = np.arange(n) if queries is None else np.asarray(queries)
+    norms = _sq_norms(x)
+    rows = max(1, min(len(queries), block_bytes // (4 * max(n, 1))))
+    ind = np.empty((len(queries), k), dtype=np.int64)
+    dist = np.empty((len(queries), k), dtype=np.float32)
+    for start in range(0, len(queries), rows):
+        q = queries[start:start + rows]
+        d2 = norms[q, None] - 2.0 * (x[q] @ x.T) + norms[None, :]
+        d2[np.arange(len(q)), q] = np.inf  # never one's own neighbour
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < n else np.argsort(d2, axis=1)[:, :k]
+        pd = np.take_along_axis(d2, part, axis=1)
+        order = np.argsort(pd, axis=1, kind="stable")
+        ind[start:start + rows] = np.take_along_axis(part, order, axis=1)
+        dist[start:start + rows] = np.sqrt(np.maximum(np.take_along_axis(pd, order, axis=1), 0.0))
+    return ind, dist
+
+
+def _approximate_knn(x: np.ndarray, k: int, *, n_build: int, random_state: int):
+    from pynndescent import NNDescent
+
+    n_build = int(min(max(n_build, k + 1), x.shape[0]))
+    index = NNDescent(
+        x, n_neighbors=n_build, metric="euclidean", random_state=random_state,
+        low_memory=True, compressed=True, verbose=False,
+    )
+    ind, dist = index.neighbor_graph
+    ind = np.asarray(ind, dtype=np.int64)
+    dist = np.asarray(dist, dtype=np.float32)
+    # Drop self (wherever it sits); rows without self lose their farthest entry.
+    key = np.where(ind == np.arange(len(ind))[:, None], np.inf, dist)
+    key = np.where(ind < 0, np.inf, key)
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(ind, order, axis=1), np.take_along_axis(dist, order, axis=1)
+
+
+def knn_graph(
+    x,
+    k: int = 15,
+    *,
+    method: str = "auto",
+    n_build: int | None = None,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """k nearest neighbours of every row of ``x`` (Euclidean; the row itself excluded).
+
+    Parameters
+    ----------
+    x : array-like of shape (n, d)
+    k : int
+        Neighbours per point (clipped to ``n - 1``).
+    method : {'auto', 'exact', 'approximate'}
+        ``'exact'``: chunked brute force (memory bounded, O(n²d) time);
+        ``'approximate'``: NN-descent (:mod:`pynndescent`); ``'auto'``: exact up to
+        20,000 points, approximate above.
+    n_build : int, optional
+        Neighbours NN-descent searches for before keeping the best ``k``
+        (default ``2k``; more is slower and more accurate).
+    random_state : int
+
+    Returns
+    -------
+    indices : ndarray of shape (n, k), int64
+        Sorted by distance.
+    distances : ndarray of shape (n, k), float32
+    method : str
+        The method used (``'exact'`` or ``'approximate'``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ind, dist, how = knn_graph(np.random.default_rng(0).normal(size=(100, 4)), k=5)
+    >>> ind.shape, how
+    ((100, 5), 'exact')
+    """
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if x.ndim != 2:
+        raise LatentlabError(f"knn_graph: expected a 2-D array, got shape {x.shape}")
+    n = x.shape[0]
+    if n < 2:
+        raise LatentlabError(f"knn_graph: need at least 2 points, got {n}")
+    k = int(min(max(1, k), n - 1))
+    if method not in ("auto", "exact", "approximate"):
+        raise LatentlabError(f"knn: unknown method {method!r}; use auto, exact or approximate")
+    if method == "auto":
+        method = "exact" if n <= EXACT_MAX_POINTS else "approximate"
+    if method == "approximate" and n <= 2 * (k + 1):
+        method = "exact"
+    if method == "exact":
+        ind, dist = _exact_knn(x, k)
+    else:
+        ind, dist = _approximate_knn(x, k, n_build=n_build or 2 * k, random_state=random_state)
+    return ind, dist, method
+
+
+def knn_recall(x, indices: np.ndarray, *, n_queries: int = 200, random_state: int = 0) -> float:
+    """Fraction of the exact k nearest neighbours found in ``indices`` (on a sample of rows).
+
+    Parameters
+    ----------
+    x : array-like of shape (n, d)
+    indices : ndarray of shape (n, k)
+        A (possibly approximate) neighbour table for ``x``.
+    n_queries : int
+        Rows checked against exact brute-force search.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    k = indices.shape[1]
+    rng = np.random.default_rng(random_state)
+    q = rng.choice(x.shape[0], size=min(n_queries, x.shape[0]), replace=False)
+    exact, _ = _exact_knn(x, k, q)
+    hits = [len(np.intersect1d(exact[i], indices[qi])) for i, qi in enumerate(q)]
+    return float(np.sum(hits) / (len(q) * k))
