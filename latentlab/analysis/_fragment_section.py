@@ -1,0 +1,106 @@
+"""Report section and standalone figures for the fragment / filament analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["fragments_section", "fragment_figures", "write_fragment_figures"]
+
+FIGURES = {
+    "fragments_pc12.png": ("plot_fragment_pcs", "PC1–PC2 scores of every z-point coloured by fragment (main fragment, smaller fragments, halo in grey)."),
+    "fragments_pc_grid.png": ("plot_fragment_pc_grid", "Pairs of the leading four principal components coloured by fragment."),
+    "filaments_pc12.png": ("plot_filament_pcs", "PC1–PC2 scores coloured by filament (points in no filament in grey)."),
+    "filaments_pc_grid.png": ("plot_fragment_pc_grid:filament", "Pairs of the leading four principal components coloured by filament."),
+    "knn_distance_hist.png": ("plot_knn_distance_hist", "Distribution of the distance to the k-th nearest neighbour, main fragment against the rest."),
+    "local_dimension_hist.png": ("plot_local_dimension_hist", "Distribution of the local intrinsic dimension (Levina–Bickel MLE) with the global TwoNN estimate."),
+}
+
+
+def fragment_figures(result):
+    """Yield ``(file name, Figure, caption)`` for every fragment figure."""
+    from .. import plots
+
+    for name, (spec, caption) in FIGURES.items():
+        func, _, by = spec.partition(":")
+        fig = getattr(plots, func)(result, by=by) if by else getattr(plots, func)(result)
+        yield name, fig, caption
+
+
+def write_fragment_figures(result, out_dir) -> list[tuple[Path, str]]:
+    """Save every fragment figure as PNG into ``out_dir``; returns ``(path, caption)`` pairs."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig, caption in fragment_figures(result):
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append((out / name, caption))
+    return paths
+
+
+def _summary_html(result) -> str:
+    from ..report import paragraph, table_html
+
+    p, s = result.parameters, result.stats
+    recall = s.get("knn_recall")
+    parts = [
+        paragraph(
+            f"{result.n} points, k = {p['k']} ({p['knn_method']} k-NN, {p['metric']} metric"
+            + (f", recall {recall:.3f} against exact search on {s['knn_recall_queries']} points" if recall is not None else "")
+            + f"), PCA to {p['n_components']} components ({p['explained_variance']:.1%} of the variance). "
+            f"{result.n_fragments} fragment(s) of at least {p['min_fragment_size']} points, "
+            f"{s['n_halo']} halo points ({s['halo_fraction']:.1%}), {result.n_filaments} filament(s) "
+            f"with {s['n_filament_points']} points. Global TwoNN dimension {s['twonn_dimension']:.1f}."
+        )
+    ]
+    rows = [
+        ["main" if f["id"] == 0 else f["id"], f["size"], f["fraction"], f["rms_radius"],
+         f["effective_dimension"], f["median_knn_distance"], f["centre_distance_to_main"], f["gap_to_main"]]
+        for f in result.fragments[:20]
+    ]
+    if rows:
+        parts.append(table_html(rows, ["fragment", "size", "fraction", "RMS radius", "eff. dim",
+                                       "median k-NN dist.", "centre dist. to main", "gap to main"]))
+    rows = [[f["id"], f["size"], f["length"], f["path_length"], f["linearity"], f["fragment"]]
+            for f in result.filaments[:20]]
+    if rows:
+        parts.append(table_html(rows, ["filament", "points", "length (principal axis)", "path length (MST)",
+                                       "linearity", "in fragment"]))
+    if result.enrichment:
+        rows = []
+        for g in result.enrichment["groups"]:
+            for r in g["rows"]:
+                if r["significant"]:
+                    rows.append([g["group"], g["size"], r["attribute"], r["fraction"], r["fraction_all"],
+                                 r["log2_fold"], r["q_value"]])
+        rows.sort(key=lambda r: r[-1])
+        if rows:
+            parts.append(paragraph("Attributes significantly over- or under-represented (two-sided hypergeometric test, "
+                                   f"Benjamini–Hochberg q < {result.enrichment['alpha']}); first 30 rows:"))
+            parts.append(table_html(rows[:30], ["group", "size", "attribute", "fraction in group",
+                                                 "fraction overall", "log2 fold", "q-value"]))
+        else:
+            parts.append(paragraph("No attribute is significantly enriched in any fragment or filament."))
+    return "".join(parts)
+
+
+def fragments_section(ctx):
+    """Report section: fragments, halo and filaments (reuses ``ctx.out_dir/fragments.h5`` when present)."""
+    from ..report import Section, figure_html
+    from ._fragments import FRAGMENTS_H5, find_fragments, load_fragments
+
+    h5 = Path(ctx.out_dir) / FRAGMENTS_H5
+    if h5.exists():
+        result = load_fragments(h5)
+    else:
+        opts = dict(ctx.options.get("fragments", {}))
+        if ctx.quick:
+            opts.setdefault("recall_queries", 50)
+        result = find_fragments(ctx.store_path, partition=ctx.partition, random_state=ctx.seed, **opts)
+        result.save(ctx.out_dir)
+    body = [_summary_html(result)]
+    for _, fig, caption in fragment_figures(result):
+        body.append(figure_html(fig, caption))
+    return Section("Fragments and filaments", "".join(body), data=result.to_dict())
