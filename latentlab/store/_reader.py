@@ -66,6 +66,15 @@ class LazyRows:
     def __getitem__(self, key):
         key = self._clip(key)
         source = self.dataset.asstr() if self._as_str else self.dataset
+        first = key[0] if isinstance(key, tuple) else key
+        if isinstance(first, np.ndarray):
+            # h5py wants increasing, unique indices: read those, then restore the order asked for.
+            uniq, inverse = np.unique(first, return_inverse=True)
+            rest = key[1:] if isinstance(key, tuple) else ()
+            if len(uniq) == 0:
+                return np.asarray(source[0:0])[(slice(None), *rest)] if rest else np.asarray(source[0:0])
+            data = source[(uniq, *rest)] if rest else source[uniq]
+            return np.asarray(data)[inverse]
         return source[key]
 
     def __array__(self, dtype=None, copy=None):

@@ -1,0 +1,43 @@
+"""Image sources: where the faces come from.
+
+Every source is a sequence of images with ids, optional CelebA partitions
+and attributes. :func:`open_source` builds one from ``--dataset`` and
+``--data``; :func:`iter_batches` decodes it in parallel, in order, ahead of
+the model.
+
+===========  ================================================================
+``celeba``   directory with ``img_align_celeba/*.jpg`` (+ optional
+             ``list_eval_partition.txt`` and ``list_attr_celeba.txt``)
+``folder``   any directory tree of jpg/png/webp/bmp images (sorted, recursive)
+``npz``      an ``.npz`` with key ``data``: N×C×H×W or N×H×W×C, uint8 or float 0–1
+``lfw``      the 100 real LFW face crops shipped with scikit-image (offline)
+===========  ================================================================
+"""
+
+from ._base import ImageSource, Preprocessing
+from ._celeba import CELEBA_ATTRIBUTES, CelebASource, read_attribute_file, read_partition_file
+from ._arrays import ArraySource, LFWSource, NpzSource
+from ._folder import IMAGE_EXTENSIONS, FolderSource
+from ._fixture import make_celeba_layout
+from ._pipeline import Batch, iter_batches, load_all
+from ._open import DATASETS, open_source
+
+__all__ = [
+    "CELEBA_ATTRIBUTES",
+    "DATASETS",
+    "IMAGE_EXTENSIONS",
+    "ArraySource",
+    "Batch",
+    "CelebASource",
+    "FolderSource",
+    "ImageSource",
+    "LFWSource",
+    "NpzSource",
+    "Preprocessing",
+    "iter_batches",
+    "load_all",
+    "make_celeba_layout",
+    "open_source",
+    "read_attribute_file",
+    "read_partition_file",
+]
