@@ -27,7 +27,7 @@ import numpy as np
 from .._errors import LatentlabError
 from ._streaming import Histograms, Moments, Norm, as_store, n_selected, provisional_shift, run_pass
 
-__all__ = ["RadiiResult", "radii", "cube_radius_moments"]
+__all__ = ["RadiiResult", "cube_radius_moments", "radii"]
 
 _FINE_BINS = 4096
 _PLOT_BINS = 60
