@@ -1,0 +1,366 @@
+"""Decode z-points into faces: samples from a region, paths, interpolations, reconstructions.
+
+Every function takes an autoencoder (``latentlab.model.Autoencoder``) or
+loads one lazily with :func:`load_model`; importing this module does not
+import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import LatentlabError
+
+__all__ = [
+    "GeneratedImages",
+    "interpolate",
+    "load_model",
+    "path_images",
+    "reconstruct",
+    "sample_images",
+    "save_grid",
+    "save_images",
+    "slerp",
+]
+
+
+def load_model(model_dir=None, *, encoder=None, decoder=None, autoencoder=None):
+    """The autoencoder to decode with: ``autoencoder`` if given, else load ``model_dir`` / encoder + decoder."""
+    if autoencoder is not None:
+        return autoencoder
+    from .model import load_autoencoder
+
+    return load_autoencoder(model_dir, encoder=encoder, decoder=decoder)
+
+
+@dataclass
+class GeneratedImages:
+    """Decoded images and the z-points they came from.
+
+    Attributes
+    ----------
+    z : ndarray (n, z_dim)
+    images : ndarray (n, H, W, C) float32 in [0, 1]
+    labels : list of str
+        One short label per image (sample index, path step, id …).
+    info : dict
+        What produced them (region description, plane, ids, method …), JSON-safe.
+    """
+
+    z: np.ndarray
+    images: np.ndarray
+    labels: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"n": int(len(self.z)), "labels": list(self.labels), **self.info}
+
+
+def _check_dims(ae, z_dim, store):
+    if ae.z_dim != z_dim:
+        raise LatentlabError(f"{store}: z_dim {z_dim} does not match the model's z_dim {ae.z_dim}")
+
+
+def sample_images(
+    store,
+    region: str = "ellipsoid",
+    *,
+    n: int = 64,
+    seed: int = 0,
+    partition: str = "train",
+    fragments=None,
+    params: dict | None = None,
+    model_dir=None,
+    encoder=None,
+    decoder=None,
+    autoencoder=None,
+) -> GeneratedImages:
+    """Fit a region on a z-store, draw ``n`` z-points from it and decode them.
+
+    Parameters
+    ----------
+    store : path-like
+        z-store the region is fitted on (``partition`` rows; all rows if the
+        store has no partition).
+    region : str or BaseRegion
+        Registry name (``cube``, ``ball``, ``normal``, ``normal-fitted``,
+        ``mnd``, ``ellipsoid``, ``planes``, ``gmm``, ``bgmm``, ``kde``,
+        ``fragment[:base]``) or a region instance.
+    params : dict, optional
+        Region parameters (e.g. ``{"sigma": 2}``).
+
+    Returns
+    -------
+    GeneratedImages
+        ``info["region"]`` holds the fitted region's description.
+    """
+    from .regions import fit_region
+    from .store import open_store
+
+    ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+    with open_store(store) as s:
+        _check_dims(ae, s.z_dim, store)
+        fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
+    z = fitted.sample(n, random_state=seed)
+    images = ae.decode(z.astype(np.float32))
+    info = {"region": fitted.describe(), "seed": seed, "store": str(store), "fit_partition": fitted.fit_partition_}
+    return GeneratedImages(z, images, [str(i) for i in range(n)], info)
+
+
+def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None) -> Path:
+    """Write ``result.images`` as one PNG image grid."""
+    from .plots import image_grid, tile_images
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if titles or title:
+        import matplotlib.pyplot as plt
+
+        fig = image_grid(result.images, ncols=ncols, titles=result.labels if titles else None, title=title)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    else:  # pixel-exact tiling, no matplotlib margins
+        from PIL import Image
+
+        tile = (tile_images(result.images, ncols) * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(path)
+    return path
+
+
+def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -> list[Path]:
+    """Write each image as ``DIR/<prefix>_<label>.png``."""
+    from PIL import Image
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    width = len(str(max(len(result.images) - 1, 0)))
+    out = []
+    for i, img in enumerate(result.images):
+        arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+        p = directory / f"{prefix}_{i:0{width}d}.png"
+        Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(p)
+        out.append(p)
+    return out
+
+
+def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = True) -> Path:
+    """Write sampled z-points as a z-store; the sampler goes into the root attrs."""
+    from .store import write_store
+
+    attrs = {
+        "dataset": "samples",
+        "source": str(result.info.get("store", "")),
+        "sampler": json.dumps(result.info.get("region", {})),
+        "region": str(result.info.get("region", {}).get("region", "")),
+        "seed": int(result.info.get("seed", 0)) if result.info.get("seed") is not None else -1,
+    }
+    ids = [f"sample_{i}" for i in range(len(result.z))]
+    return Path(write_store(path, result.z.astype(np.float32), ids=ids, attrs=attrs, overwrite=overwrite))
+
+
+__all__.append("save_samples_store")
+
+
+def _frame(store, axes: str, partition):
+    """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud."""
+    from .regions import EllipsoidRegion
+    from .store import open_store
+
+    with open_store(store) as s:
+        sel = s.selection(partition) if (partition not in (None, "all") and s.partition is not None) else None
+        Z = s.read_z(dtype=np.float64) if sel is None or len(sel) < 2 else np.asarray(s.z[sel], np.float64)
+    if axes == "pca":
+        frame = EllipsoidRegion().fit(Z)
+        return frame.mean_, frame.components_, np.sqrt(frame.eigenvalues_), Z.shape[1]
+    if axes == "original":
+        d = Z.shape[1]
+        return Z.mean(axis=0), np.eye(d), Z.std(axis=0), d
+    raise LatentlabError(f"axes must be 'pca' or 'original', got {axes!r}")
+
+
+def path_images(
+    store,
+    *,
+    plane: tuple[int, int] = (0, 1),
+    axes: str = "pca",
+    shape: str = "line",
+    steps: int = 9,
+    extent: float = 2.0,
+    angle: float = 0.0,
+    partition: str | None = "train",
+    model_dir=None,
+    encoder=None,
+    decoder=None,
+    autoencoder=None,
+) -> GeneratedImages:
+    """Decode z-points along a line or a circle in one coordinate plane.
+
+    The plane goes through the data mean and is spanned by axes ``i, j``
+    (PCA axes by decreasing variance, or original z coordinates); distances
+    are in standard deviations along each axis.
+
+    Parameters
+    ----------
+    plane : (int, int)
+    axes : {'pca', 'original'}
+    shape : {'line', 'circle'}
+        ``line``: from −extent σ to +extent σ along the direction at
+        ``angle`` degrees from axis ``i`` towards ``j`` (0 = along axis i).
+        ``circle``: ``steps`` points on the k-σ ellipse of the plane (k = extent).
+    steps : int, default 9
+    extent : float, default 2
+    """
+    if steps < 2:
+        raise LatentlabError(f"steps must be >= 2, got {steps}")
+    if shape not in ("line", "circle"):
+        raise LatentlabError(f"shape must be 'line' or 'circle', got {shape!r}")
+    i, j = (int(v) for v in plane)
+    mean, basis, sd, d = _frame(store, axes, partition)
+    if not (0 <= i < d and 0 <= j < d) or i == j:
+        raise LatentlabError(f"plane {plane}: need two different axes in 0..{d - 1}")
+    ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+    _check_dims(ae, d, store)
+    u, v = basis[i] * sd[i], basis[j] * sd[j]
+    if shape == "line":
+        t = np.linspace(-extent, extent, steps)
+        a = np.deg2rad(angle)
+        z = mean + t[:, None] * (np.cos(a) * u + np.sin(a) * v)
+        labels = [f"{x:+.2g}σ" for x in t]
+    else:
+        phi = np.linspace(0, 2 * np.pi, steps, endpoint=False)
+        z = mean + extent * (np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v)
+        labels = [f"{np.rad2deg(p):.0f}°" for p in phi]
+    images = ae.decode(z.astype(np.float32))
+    info = {"plane": [i, j], "axes": axes, "shape": shape, "extent": extent, "angle": angle, "store": str(store)}
+    return GeneratedImages(z, images, labels, info)
+
+
+def slerp(a, b, t) -> np.ndarray:
+    """Spherical interpolation between vectors ``a`` and ``b`` (about the origin) at fractions ``t``."""
+    a, b, t = np.asarray(a, float), np.asarray(b, float), np.asarray(t, float)[:, None]
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return (1 - t) * a + t * b
+    omega = np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))
+    if omega < 1e-8:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def _rows_for_ids(s, ids):
+    all_ids = s.read_ids()
+    lookup = {name: i for i, name in enumerate(all_ids)}
+    rows = []
+    for name in ids:
+        name = str(name)
+        if name not in lookup:
+            raise LatentlabError(f"{s.path}: no image with id {name!r}")
+        rows.append(lookup[name])
+    return rows
+
+
+def interpolate(
+    store,
+    id_a: str,
+    id_b: str,
+    *,
+    steps: int = 8,
+    method: str = "linear",
+    model_dir=None,
+    encoder=None,
+    decoder=None,
+    autoencoder=None,
+) -> GeneratedImages:
+    """Decode the path between the z-points of two stored images.
+
+    Parameters
+    ----------
+    id_a, id_b : str
+        Image ids in the store.
+    steps : int, default 8
+        Points including both ends.
+    method : {'linear', 'spherical'}
+        Straight line, or spherical interpolation (slerp) about the origin,
+        which keeps the norm between the two ends.
+    """
+    from .store import open_store
+
+    if steps < 2:
+        raise LatentlabError(f"steps must be >= 2, got {steps}")
+    if method not in ("linear", "spherical", "slerp"):
+        raise LatentlabError(f"method must be 'linear' or 'spherical', got {method!r}")
+    with open_store(store) as s:
+        ra, rb = _rows_for_ids(s, [id_a, id_b])
+        za, zb = np.asarray(s.z[ra], np.float64), np.asarray(s.z[rb], np.float64)
+        z_dim = s.z_dim
+    ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+    _check_dims(ae, z_dim, store)
+    t = np.linspace(0.0, 1.0, steps)
+    z = (1 - t)[:, None] * za + t[:, None] * zb if method == "linear" else slerp(za, zb, t)
+    images = ae.decode(z.astype(np.float32))
+    labels = [str(id_a)] + [f"{x:.2f}" for x in t[1:-1]] + [str(id_b)]
+    return GeneratedImages(z, images, labels, {"ids": [str(id_a), str(id_b)], "method": "spherical" if method == "slerp" else method})
+
+
+def reconstruct(
+    store,
+    ids=None,
+    *,
+    n: int = 8,
+    model_dir=None,
+    encoder=None,
+    decoder=None,
+    autoencoder=None,
+) -> tuple[np.ndarray | None, GeneratedImages]:
+    """Originals (when the store's images are reachable) and decodings of stored z-points.
+
+    Parameters
+    ----------
+    ids : list of str, optional
+        Image ids (default: the first ``n`` rows).
+
+    Returns
+    -------
+    originals : ndarray (n, H, W, C) uint8, or None
+        The source images, re-read through the store's ``dataset`` /
+        ``source`` attributes with the model's preprocessing; ``None`` when
+        they are not available on this machine.
+    decoded : GeneratedImages
+        D(z) of the stored z-points (``info["originals_note"]`` says why
+        originals are missing, if they are).
+    """
+    from .store import open_store
+
+    with open_store(store) as s:
+        rows = list(range(min(n, s.n))) if ids is None else _rows_for_ids(s, ids)
+        ids = [str(i) for i in s.read_ids()[rows]] if rows else []
+        z = np.asarray(s.z[np.asarray(rows, dtype=np.int64)], np.float64) if rows else np.empty((0, s.z_dim))
+        attrs = dict(s.attrs)
+        z_dim = s.z_dim
+    if not rows:
+        raise LatentlabError(f"{store}: no rows to reconstruct")
+    ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+    _check_dims(ae, z_dim, store)
+    decoded = GeneratedImages(z, ae.decode(z.astype(np.float32)), ids, {"ids": ids})
+    originals, note = None, ""
+    try:
+        from .sources import Preprocessing, open_source
+
+        dataset, location = attrs.get("dataset"), attrs.get("source")
+        src = open_source(dataset, None if dataset == "lfw" else location)
+        lookup = {name: i for i, name in enumerate(src.ids)}
+        crop = attrs.get("crop")
+        prep = Preprocessing(ae.image_size, ae.channels, tuple(crop) if isinstance(crop, list) else None)
+        missing = [i for i in ids if i not in lookup]
+        if missing:
+            raise LatentlabError(f"id {missing[0]!r} not in the image source")
+        originals = np.stack([src.load(lookup[i], prep) for i in ids])
+    except Exception as exc:  # the images may not be on this machine
+        note = f"original images not available ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+        decoded.info["originals_note"] = note
+    return originals, decoded
