@@ -232,7 +232,7 @@ def radii(
     chi = st.chi(d)
     analytic = {
         "cube": {
-            "label": f"uniform cube [-b, b]^d, b = {cube_b:.3g}" + (" (fitted to median)" if fitted else ""),
+            "label": f"uniform cube [-b, b]^d, b = {cube_b:.3g}" + (" (fitted)" if fitted else ""),
             "params": {"b": cube_b, "fitted": fitted},
             "pdf": lambda t: _cube_pdf(t, cube_b, d),
             "cdf": lambda t: _cube_cdf(t, cube_b, d),
@@ -240,7 +240,7 @@ def radii(
             "median": float(cube_b * np.sqrt(d / 3.0)),
         },
         "ball": {
-            "label": f"uniform ball, R = {ball_r:.3g} (fitted to median)",
+            "label": f"uniform ball, R = {ball_r:.3g} (fitted)",
             "params": {"R": ball_r},
             "pdf": lambda t: np.where((t >= 0) & (t <= ball_r), d * np.clip(t, 0, None) ** (d - 1) / ball_r**d, 0.0),
             "cdf": lambda t: np.clip(np.asarray(t, float) / ball_r, 0, 1) ** d,
@@ -273,7 +273,7 @@ def radii(
     eps = rng.standard_normal((int(n_mc), d))
     mnd = mean + eps @ root.T
     samples = {
-        "mnd": (mnd, mean, "N(mean, Σ) fitted to the data (Monte Carlo)", {"mean_norm": float(np.linalg.norm(mean))}),
+        "mnd": (mnd, mean, "N(mean, Σ) of the data (Monte Carlo)", {"mean_norm": float(np.linalg.norm(mean))}),
     }
     for name, (pts, centre, label_g, params) in samples.items():
         entry = {"label": label_g, "params": params, "kind": "monte_carlo", "n_samples": int(len(pts))}
