@@ -127,7 +127,10 @@ def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = F
     else:  # pixel-exact tiling, no matplotlib margins
         from PIL import Image
 
-        tile = (tile_images(result.images, ncols) * 255 + 0.5).astype(np.uint8)
+        h = result.images.shape[1] if len(result.images) else 96
+        scale = max(1, 96 // max(h, 1))  # small faces are enlarged (nearest neighbour) to stay readable
+        tile = tile_images(np.repeat(np.repeat(result.images, scale, axis=1), scale, axis=2), ncols, pad=scale)
+        tile = (tile * 255 + 0.5).astype(np.uint8)
         Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(path)
     return path
 

@@ -242,7 +242,7 @@ def compare_samplers(
                 if frag_path is None:
                     raise LatentlabError("no fragments.h5 found (run `latentlab fragments` or pass --fragments)")
                 if labels is None:
-                    labels = read_fragment_labels(frag_path)
+                    labels = read_fragment_labels(frag_path, n_rows=n_rows)
                     if len(labels) != n_rows:
                         raise LatentlabError(f"{frag_path}: {len(labels)} labels but the store has {n_rows} rows")
                 region.fit(Zfit, labels=labels[fit_rows])

@@ -126,7 +126,7 @@ class BaseRegion:
         out = {"region": self.name, "class": type(self).__name__, "params": _plain(self.get_params())}
         fitted = {}
         for key, value in vars(self).items():
-            if key.endswith("_") and not key.startswith("_"):
+            if key.endswith("_") and not key.startswith("_") and not isinstance(value, (np.ndarray, list, dict)):
                 v = _plain(value)
                 if isinstance(v, (int, float, str, bool)) or v is None:
                     fitted[key] = v

@@ -13,20 +13,35 @@ from ._base import BaseRegion, check_Z
 __all__ = ["FragmentRegion", "read_fragment_labels"]
 
 
-def read_fragment_labels(path: str | os.PathLike) -> np.ndarray:
-    """Per-row fragment labels (``/fragment``, int; 0 = main fragment) from ``fragments.h5``."""
+def read_fragment_labels(path: str | os.PathLike, n_rows: int | None = None) -> np.ndarray:
+    """Fragment label per store row from ``fragments.h5`` (``/fragment``; 0 = main fragment).
+
+    ``latentlab fragments`` may have analysed only some rows (a partition);
+    its ``/index`` gives their store rows. With ``n_rows``, the labels are
+    spread onto all rows of the store, rows not analysed getting -1.
+    """
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        path = path / "fragments.h5"
     if not path.is_file():
         raise LatentlabError(f"{path}: no such fragments file (run `latentlab fragments` first)")
     try:
         with h5py.File(path, "r") as f:
             if "fragment" not in f:
                 raise LatentlabError(f"{path}: no /fragment dataset (not a `latentlab fragments` result)")
-            return np.asarray(f["fragment"][:]).astype(np.int64).ravel()
+            labels = np.asarray(f["fragment"][:]).astype(np.int64).ravel()
+            index = np.asarray(f["index"][:]).astype(np.int64).ravel() if "index" in f else None
     except OSError as exc:
         raise LatentlabError(f"{path}: cannot read fragments file ({str(exc).splitlines()[0]})") from None
+    if n_rows is None or index is None:
+        return labels
+    if len(index) != len(labels) or (len(index) and (index.min() < 0 or index.max() >= n_rows)):
+        raise LatentlabError(f"{path}: /index does not fit a store of {n_rows} rows")
+    full = np.full(n_rows, -1, dtype=np.int64)
+    full[index] = labels
+    return full
 
 
 class FragmentRegion(BaseRegion):

@@ -166,7 +166,7 @@ def fit_region(region, store, partition: str | None = "train", *, fragments=None
             path = fragments or region.fragments
             if path is None:
                 raise LatentlabError("fragment region: no fragments.h5 given (run `latentlab fragments` first)")
-            labels = read_fragment_labels(path)
+            labels = read_fragment_labels(path, n_rows=s.n)
             if len(labels) != s.n:
                 raise LatentlabError(f"{path}: {len(labels)} fragment labels but the store has {s.n} rows")
             region.fit(Z, labels=labels if sel is None else labels[np.sort(sel)])

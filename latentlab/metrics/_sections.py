@@ -1,0 +1,73 @@
+"""Report section: which regions of latent space make good samples.
+
+Options read from ``ctx.options``: ``samplers_n`` (samples per sampler),
+``samplers`` (list of region names), ``fragments`` (path to fragments.h5).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+_TABLE = [
+    ("sampler", "sampler"),
+    ("heldout_loglik", "held-out log-lik"),
+    ("heldout_inside", "held-out inside"),
+    ("on_data_fraction", "on-data"),
+    ("knn_distance_ratio", "k-NN dist. ratio"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("density", "density"),
+    ("coverage", "coverage"),
+    ("pixel_precision", "pixel precision"),
+    ("pixel_recall", "pixel recall"),
+    ("reencoding_error", "re-encoding error"),
+    ("fid", "FID"),
+]
+
+
+def samplers_section(ctx):
+    """Run :func:`~latentlab.metrics.compare_samplers` into ``ctx.out_dir/samplers`` and summarise it.
+
+    With a model: decoded sample grids per sampler and all metrics; without
+    one: the latent-space metrics only.
+    """
+    from ..report import Section, figure_html, paragraph, png_html, table_html
+    from ._compare import compare_samplers
+
+    opts = ctx.options or {}
+    n = int(opts.get("samplers_n", 300 if ctx.quick else 1000))
+    out = ctx.out_dir / "samplers"
+    model = dict(model_dir=ctx.model_dir, encoder=ctx.encoder_path, decoder=ctx.decoder_path) if ctx.has_model else {}
+    result = compare_samplers(
+        ctx.store_path, out, regions=opts.get("samplers"), n=n, seed=ctx.seed,
+        partition=ctx.partition if ctx.partition not in (None, "all") else "train",
+        fragments=opts.get("fragments"), use_model=ctx.has_model, **model,
+    )
+    if not result.rows:
+        return None
+    cols = [c for c, _ in _TABLE if any(r.get(c) is not None for r in result.rows) or c == "sampler"]
+    heads = [h for c, h in _TABLE if c in cols]
+    rows = [[("-" if r.get(c) is None else r[c]) for c in cols] for r in result.rows]
+    st = result.settings
+    body = paragraph(
+        f"Each sampler (a region of latent space) is fitted on {st['n_fit']} points ({st['split']}) and draws "
+        f"{st['n']} z-points (seed {st['seed']}); all are compared with the same {st['n_reference']} real points "
+        f"({st['reference']}). On-data: share of samples whose {st['k']}-NN distance to the real points is within "
+        f"the {st['quantile']:.0%} quantile of the real points' own; precision/recall/density/coverage after "
+        f"Naeem et al. (2020), k={st['k']}."
+    )
+    body += table_html(rows, heads, floatfmt=".3g")
+    if "samplers_png" in result.files:
+        body += png_html(result.files["samplers_png"], "Decoded samples from each region of latent space, one grid per sampler.")
+    if "metrics_png" in result.files:
+        body += png_html(result.files["metrics_png"], "Sample-quality metrics per sampler (higher is better except the re-encoding error).")
+    elif result.rows:
+        from ..plots import metric_bars
+
+        body += figure_html(metric_bars(result.rows), "Sample-quality metrics per sampler.")
+    if not ctx.has_model:
+        body += paragraph("No model was given: only latent-space metrics are shown (no decoded faces).")
+    for name, why in result.skipped.items():
+        body += paragraph(f"Sampler {name} was skipped: {why}")
+    body += paragraph(f"Files: {out / 'compare.json'}, {out / 'compare.csv'}.")
+    return Section("Sampling regions", body, data=result.to_dict())
