@@ -364,17 +364,26 @@ def _rank_components(labels: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
-def _principal(y: np.ndarray):
-    """Mean, eigenvalues (desc) and eigenvectors of a point set's covariance."""
+def _principal(y: np.ndarray, *, vector: bool = False):
+    """Mean, covariance eigenvalues (descending) and, if asked, the leading eigenvector."""
+    from scipy.linalg import eigh
+
     mu = y.mean(axis=0)
-    c = y - mu
+    m = y.shape[1]
     if len(y) < 2:
-        return mu, np.zeros(1), np.eye(y.shape[1], 1)
-    if len(y) < y.shape[1]:
-        u, s, vt = np.linalg.svd(c, full_matrices=False)
-        return mu, s**2 / (len(y) - 1), vt.T
-    w, v = np.linalg.eigh(c.T.astype(np.float64) @ c / (len(y) - 1))
-    return mu, np.maximum(w[::-1], 0), v[:, ::-1]
+        return mu, np.zeros(1), np.eye(m, 1)[:, 0]
+    c = (y - mu).astype(np.float64)
+    if len(y) < m:  # the Gram matrix is smaller than the covariance
+        g = c @ c.T
+        w, v = eigh(g)
+        top = c.T @ v[:, -1]
+        top /= max(np.linalg.norm(top), 1e-300)
+    else:
+        g = c.T @ c
+        w = eigh(g, eigvals_only=True)
+        top = eigh(g, subset_by_index=[m - 1, m - 1])[1][:, 0] if vector else None
+    w = np.maximum(w[::-1], 0.0) / (len(y) - 1)
+    return mu, w, top
 
 
 def _min_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -432,8 +441,7 @@ def _filament_table(y, ind, dist, filament, fragment, comps, to_metric, n_dir=No
     path = np.bincount(filament[mst.row], weights=mst.data, minlength=n_fil)
     for f in range(n_fil):
         members = np.flatnonzero(filament == f)
-        mu, ev, vec = _principal(y[members])
-        d_red = vec[:, 0]
+        mu, ev, d_red = _principal(y[members], vector=True)
         proj = (y[members] - mu) @ d_red
         direction = comps @ d_red.astype(np.float32)
         direction /= max(float(np.linalg.norm(direction)), 1e-12)
