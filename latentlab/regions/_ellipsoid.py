@@ -10,7 +10,7 @@ What "k σ" means (see ``docs/sampling.md``)
 In one dimension, |u| ≤ k holds the central ``p = erf(k / √2)`` of the mass
 (95.45 % for k = 2). In d dimensions the Mahalanobis radius of a Gaussian
 point follows the χ_d distribution, whose bulk lies near √d — so a literal
-radius of k (acceptance P(χ²_d ≤ k²), about 1e-90 for d = 256, k = 2) would
+radius of k (acceptance P(χ²_d ≤ k²), about 1e-178 for d = 256, k = 2) would
 reject everything. latentlab keeps the *probability mass* instead:
 
 * ``bound="radius"`` (default): the ellipsoid ``|u|² ≤ χ²_d.ppf(p)``, holding
