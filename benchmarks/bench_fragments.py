@@ -87,7 +87,7 @@ def main() -> None:
     print(f"peak RSS {peak:.0f} MiB (before the run {rss0:.0f} MiB; target <= 4096 MiB)  ratio {peak / 4096:.2f}")
     print("stage timings (s):", result.stats["timings_s"])
     print(f"k-NN recall, approximate vs exact, on {result.stats['knn_recall_queries']} points: "
-          f"{result.stats['knn_recall']:.3f}")
+          f"{result.stats['knn_recall']:.3f}; mean k-th distance found / exact {result.stats['knn_distance_ratio']:.4f}")
     print(f"fragments {result.n_fragments} (sizes {[f['size'] for f in result.fragments][:8]}), "
           f"halo {result.stats['n_halo']}, ARI on the Gaussian points {ari:.3f}")
     print(f"filaments {result.n_filaments}, precision {tp / max(found.sum(), 1):.3f}, recall {tp / truth.sum():.3f}")

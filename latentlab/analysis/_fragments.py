@@ -36,7 +36,7 @@ from ._intrinsic_dim import __all__ as _dim_all
 from ._intrinsic_dim import local_dimension_mle, twonn_dimension
 from ._neighbours import *  # noqa: F401,F403
 from ._neighbours import __all__ as _nn_all
-from ._neighbours import knn_graph, knn_recall
+from ._neighbours import knn_graph, knn_quality
 
 __all__ = [
     "FragmentResult",
@@ -671,9 +671,10 @@ def find_fragments(
 
     ind, dist, knn_used = knn_graph(y, k_eff, method=knn, random_state=random_state)
     t0 = lap("knn", t0)
-    recall = None
+    recall = ratio_k = None
     if knn_used == "approximate" and recall_queries:
-        recall = knn_recall(y, ind, n_queries=recall_queries, random_state=random_state)
+        quality = knn_quality(y, ind, dist, n_queries=recall_queries, random_state=random_state)
+        recall, ratio_k = quality["recall"], quality["distance_ratio"]
         t0 = lap("knn_recall", t0)
 
     def to_metric(euclid):
@@ -735,6 +736,7 @@ def find_fragments(
         "median_local_dimension": float(np.nanmedian(local_dim)) if np.isfinite(local_dim).any() else None,
         "median_knn_distance": to_metric(float(np.median(r_k))),
         "knn_recall": recall,
+        "knn_distance_ratio": ratio_k,
         "knn_recall_queries": recall_queries if recall is not None else 0,
         "timings_s": timings,
     }

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._errors import LatentlabError
 
-__all__ = ["knn_graph", "knn_recall"]
+__all__ = ["knn_graph", "knn_quality", "knn_recall"]
 
 #: Above this many points ``knn="auto"`` switches from exact to approximate search.
 EXACT_MAX_POINTS = 20_000
@@ -135,3 +135,25 @@ def knn_recall(x, indices: np.ndarray, *, n_queries: int = 200, random_state: in
     exact, _ = _exact_knn(x, k, q)
     hits = [len(np.intersect1d(exact[i], indices[qi])) for i, qi in enumerate(q)]
     return float(np.sum(hits) / (len(q) * k))
+
+
+def knn_quality(x, indices: np.ndarray, distances: np.ndarray, *, n_queries: int = 200, random_state: int = 0) -> dict:
+    """Recall and distance ratio of a (possibly approximate) k-NN table against exact search.
+
+    Returns
+    -------
+    dict
+        ``recall``: fraction of the exact k neighbours found; ``distance_ratio``:
+        mean over the sampled rows of (k-th distance found) / (exact k-th distance),
+        1.0 for a perfect table (in high dimensions a low recall can still mean
+        neighbours that are almost as close as the exact ones).
+    """
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    k = indices.shape[1]
+    rng = np.random.default_rng(random_state)
+    q = rng.choice(x.shape[0], size=min(n_queries, x.shape[0]), replace=False)
+    exact, exact_d = _exact_knn(x, k, q)
+    hits = [len(np.intersect1d(exact[i], indices[qi])) for i, qi in enumerate(q)]
+    ratio = distances[q, -1] / np.maximum(exact_d[:, -1], 1e-30)
+    return {"recall": float(np.sum(hits) / (len(q) * k)), "distance_ratio": float(np.mean(ratio)),
+            "queries": int(len(q))}
