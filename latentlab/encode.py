@@ -48,6 +48,9 @@ def encode(
     strict: bool = False,
     workers: int | None = None,
     progress=None,
+    shard: tuple[int, int] | str | None = None,
+    distribute: bool | None = None,
+    model_threads: int | str | None = None,
 ) -> EncodeResult:
     """Encode every image of a source and stream the z-points into an HDF5 z-store.
 
@@ -74,6 +77,23 @@ def encode(
         Stop with an error (exit code 1) at the first undecodable image.
     progress : callable, optional
         Called as ``progress(done, total)`` after each batch.
+    shard : (I, N) or "I/N", optional
+        Encode only shard ``I`` of ``N`` (0-based): the ``I``-th of ``N``
+        contiguous, near-equal blocks of the source rows (after ``partition``
+        and ``limit``). Concatenating the parts in shard order with
+        :func:`latentlab.store.merge_stores` gives the single-process store.
+        The spec is stored in the part's root attributes (``shard_index``,
+        ``shard_count``, ``shard_start``, ``shard_stop``, ``source_rows``).
+    distribute : bool, optional
+        Split each batch over the visible devices with
+        ``tf.distribute.MirroredStrategy``. Default: only when more than one
+        GPU is visible; ``True`` forces the strategy (also with one device).
+    model_threads : int or 'auto', optional
+        TensorFlow intra-op threads, applied only if TensorFlow has not
+        started yet in this process (it is a process-wide setting). ``'auto'``
+        (the CLI's default): 1 on a machine without GPU, so the model and
+        the decode threads share the cores without stalling each other
+        (measured in ``docs/performance.md``). ``None``: leave TensorFlow as is.
 
     Returns
     -------
@@ -90,8 +110,18 @@ def encode(
         raise LatentlabError(f"{out}: already exists (use --resume to continue it or --overwrite to replace it)")
     if source is None:
         source = open_source(dataset, data, partition=partition, limit=limit)
+    shard = parse_shard(shard) if shard is not None else None
+    if shard is not None:
+        n_source = len(source)
+        start, stop = shard_range(n_source, *shard)
+        source = source.subset(np.arange(start, stop))
+        if shard[0] != 0:  # listing problems are recorded once, by shard 0
+            source.listing_skipped = []
     if autoencoder is None:
         from .model import load_autoencoder
+
+        if model_threads is not None:
+            configure_model_threads(model_threads)
 
         autoencoder = load_autoencoder(model_dir, encoder=encoder, decoder=decoder)
     ae = autoencoder
@@ -109,6 +139,10 @@ def encode(
         "model": ae.source,
         "model_sha256": ae.sha256,
     }
+    if shard is not None:
+        attrs.update(shard_index=shard[0], shard_count=shard[1], shard_start=start, shard_stop=stop,
+                     source_rows=n_source)
+    encode_batch = distributed_encoder(ae) if distribute or (distribute is None and _n_gpus() > 1) else ae.encode_batch
     writer = StoreWriter(
         out, ae.z_dim, attrs=attrs, attribute_names=source.attribute_names,
         has_partition=source.partition is not None,
@@ -140,7 +174,7 @@ def encode(
                     listing = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
                     raise StrictModeError(f"{len(skipped)} image(s) could not be decoded ({listing})")
             if len(batch.indices):
-                z = ae.encode_batch(batch.images)
+                z = encode_batch(batch.images)
                 idx = batch.indices
                 writer.append(
                     z, [source.ids[i] for i in idx],
@@ -158,3 +192,80 @@ def encode(
     finally:
         writer.close(complete=completed)
     return EncodeResult(out, n_rows, n_encoded, skipped, time.perf_counter() - start)
+
+
+def parse_shard(shard) -> tuple[int, int]:
+    """``"I/N"`` or ``(I, N)`` → ``(I, N)`` with ``0 <= I < N``."""
+    try:
+        i, n = (int(v) for v in (shard.split("/") if isinstance(shard, str) else shard))
+    except (ValueError, TypeError):
+        raise LatentlabError(f"--shard: expected I/N (e.g. 0/4), got {shard!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise LatentlabError(f"--shard {i}/{n}: need N >= 1 and 0 <= I < N")
+    return i, n
+
+
+def shard_range(n_rows: int, index: int, count: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of shard ``index`` of ``count`` over ``n_rows`` rows (contiguous, sizes differ by ≤ 1)."""
+    return index * n_rows // count, (index + 1) * n_rows // count
+
+
+def configure_model_threads(threads: int | str = "auto") -> bool:
+    """Set TensorFlow's intra-op threads before it starts; returns whether it was set.
+
+    ``'auto'`` means 1 on a machine without GPU (the decode threads use the
+    other cores) and TensorFlow's default otherwise.
+    """
+    from ._tf import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    if threads == "auto":
+        if _n_gpus() > 0:
+            return False
+        threads = 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    except RuntimeError:  # TensorFlow already running in this process: keep its setting
+        return False
+    return True
+
+
+def _n_gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def distributed_encoder(ae, strategy=None):
+    """A ``uint8 batch -> z`` function that splits each batch over the replicas of a strategy.
+
+    Parameters
+    ----------
+    ae : Autoencoder
+    strategy : tf.distribute.Strategy, optional
+        Default: ``MirroredStrategy`` over the visible GPUs (or the CPU).
+    """
+    import tensorflow as tf
+
+    if strategy is None:
+        strategy = tf.distribute.MirroredStrategy()
+    fn = ae._fn("encode")
+    k = strategy.num_replicas_in_sync
+
+    def encode_batch(images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        bounds = [len(images) * r // k for r in range(k + 1)]
+
+        def part(ctx):
+            r = ctx.replica_id_in_sync_group
+            return tf.constant(images[bounds[r] : bounds[r + 1]])
+
+        dist = strategy.experimental_distribute_values_from_function(part)
+        z = strategy.run(fn, args=(dist,))
+        parts = strategy.experimental_local_results(z)
+        return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+
+    encode_batch.strategy = strategy
+    return encode_batch

@@ -108,6 +108,9 @@ def encode(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) if any image cannot be decoded.")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Decode threads (default: all cores).")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="Encode only shard I/N (0-based): a contiguous block of the rows; join the parts with `latentlab merge`.")] = None,
+    distribute: Annotated[Optional[bool], typer.Option("--distribute/--no-distribute", help="Split batches over devices with tf.distribute.MirroredStrategy (default: when more than one GPU is visible).")] = None,
+    model_threads: Annotated[str, typer.Option(help="TensorFlow intra-op threads: a number, or auto (1 without GPU, so decode and model share the cores).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> int:
     """Encode every image into a self-describing HDF5 z-store (streamed, resumable)."""
@@ -123,7 +126,8 @@ def encode(
         result = encode_images(
             model, data, dataset, out, encoder=encoder, decoder=decoder, partition=partition, limit=limit,
             crop=_crop(crop), batch_size=batch_size, resume=resume, overwrite=overwrite, strict=strict,
-            workers=workers, progress=update,
+            workers=workers, progress=update, shard=shard, distribute=distribute,
+            model_threads=model_threads if model_threads == "auto" else _positive_int(model_threads, "--model-threads"),
         )
     finally:
         if bar:
@@ -134,6 +138,34 @@ def encode(
         typer.echo(f"skipped {len(result.skipped)} undecodable image(s) (listed in /skipped of the store)", err=True)
     rate = f" at {result.images_per_second:,.0f} img/s" if result.n_encoded else ""
     typer.echo(f"{result.path}: {result.n_rows} rows ({result.n_encoded} encoded now{rate})")
+    return 0
+
+
+def _positive_int(text: str, name: str) -> int:
+    from .._errors import LatentlabError
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise LatentlabError(f"{name}: expected a positive integer or auto, got {text!r}") from None
+    if value < 1:
+        raise LatentlabError(f"{name}: expected a positive integer or auto, got {text!r}")
+    return value
+
+
+@app.command()
+def merge(
+    parts: Annotated[list[Path], typer.Argument(help="Part stores written by `latentlab encode --shard I/N`.")],
+    out: Annotated[Path, typer.Option("--out", help="Merged z-store to write.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store.")] = False,
+) -> int:
+    """Join the parts of a sharded encode into one store (identical to a single-process encode)."""
+    from ..store import merge_stores, open_store
+
+    path = merge_stores(parts, out, overwrite=overwrite)
+    with open_store(path) as s:
+        n, n_skipped = s.n, len(s.skipped())
+    typer.echo(f"{path}: {n} rows from {len(parts)} part(s), {n_skipped} skipped image(s)")
     return 0
 
 

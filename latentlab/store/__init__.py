@@ -16,12 +16,14 @@ streamed in chunks, never loaded whole unless asked (:meth:`ZStore.read_z`).
 
 from ._reader import PARTITIONS, LazyRows, ZStore, open_store, partition_code
 from ._writer import StoreWriter, write_store
+from ._merge import merge_stores
 
 __all__ = [
     "PARTITIONS",
     "LazyRows",
     "StoreWriter",
     "ZStore",
+    "merge_stores",
     "open_store",
     "partition_code",
     "write_store",

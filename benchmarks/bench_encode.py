@@ -1,0 +1,167 @@
+"""Encode throughput: model-only, decode-only, a naive baseline and ``latentlab encode``.
+
+Builds a CelebA-layout folder of N synthetic-content 178×218 JPEGs and the
+reference encoder (96×96×3 → z 256, widths 32, 64, 128, 128), then measures
+in one run:
+
+(a) model only   compiled forward pass on in-memory uint8 batches (img/s)
+(d) decode only  JPEG → centre-cropped, resized 96×96 arrays with latentlab's
+                 decode pipeline on all cores, no model (img/s)
+(b) naive        PIL load + crop/resize per image, ``model.predict`` per batch,
+                 h5py append per batch
+(c) encode       ``latentlab encode`` end to end (the CLI, in process): JPEG
+                 folder → complete HDF5 z-store, including model loading
+
+On a CPU, decode and model share the cores, so the best an encoder can do is
+``limit = 1 / (1/a + 1/d)``. Targets: ``c/b >= 2.5`` and ``c/limit >= 0.85``.
+The last line printed is ``encode_vs_naive=R1 encode_vs_limit=R2``.
+
+Usage::
+
+    python benchmarks/bench_encode.py              # N = 5,000
+    python benchmarks/bench_encode.py --n 2000 --workdir /tmp/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def build_model(model_dir: Path) -> None:
+    """Save the untrained reference encoder/decoder as a latentlab model directory."""
+    from latentlab.model import ModelConfig, build_decoder, build_encoder
+
+    filters = (32, 64, 128, 128)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    build_encoder(96, 3, 256, filters).save(model_dir / "encoder.keras")
+    build_decoder(96, 3, 256, filters).save(model_dir / "decoder.keras")
+    ModelConfig(image_size=96, channels=3, z_dim=256, filters=list(filters), crop=[178, 178], epochs=0).save(model_dir)
+
+
+def model_only(model_dir: Path, batch_size: int, n: int) -> float:
+    from latentlab.model import load_autoencoder
+
+    ae = load_autoencoder(model_dir)
+    x = np.random.default_rng(0).integers(0, 256, size=(batch_size, 96, 96, 3), dtype=np.uint8)
+    ae.encode_batch(x)  # trace and warm up
+    reps = max(3, n // batch_size)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        ae.encode_batch(x)
+    return reps * batch_size / (time.perf_counter() - t0)
+
+
+def decode_only(data: Path, batch_size: int) -> float:
+    from latentlab.sources import Preprocessing, iter_batches, open_source
+
+    source = open_source("celeba", data)
+    prep = Preprocessing(96, 3, (178, 178))
+    t0 = time.perf_counter()
+    n = sum(len(b.indices) for b in iter_batches(source, prep, batch_size))
+    return n / (time.perf_counter() - t0)
+
+
+def naive(data: Path, model_dir: Path, out: Path, batch_size: int) -> float:
+    """What a first script does: PIL per image, ``predict`` per batch, h5py append."""
+    import h5py
+    import keras
+    from PIL import Image
+
+    files = sorted((data / "img_align_celeba").glob("*.jpg"))
+    t0 = time.perf_counter()
+    encoder = keras.saving.load_model(model_dir / "encoder.keras", compile=False)
+    with h5py.File(out, "w") as f:
+        ds = f.create_dataset("z", shape=(0, 256), maxshape=(None, 256), dtype="f4", chunks=True)
+        for s in range(0, len(files), batch_size):
+            imgs = []
+            for p in files[s : s + batch_size]:
+                with Image.open(p) as im:
+                    im = im.convert("RGB").crop((0, 20, 178, 198)).resize((96, 96), Image.Resampling.BILINEAR)
+                    imgs.append(np.asarray(im, dtype=np.float32) / 255.0)
+            z = encoder.predict(np.stack(imgs), batch_size=batch_size, verbose=0)
+            n0 = ds.shape[0]
+            ds.resize(n0 + len(z), axis=0)
+            ds[n0:] = z
+    return len(files) / (time.perf_counter() - t0)
+
+
+def latentlab_encode(data: Path, model_dir: Path, out: Path, batch_size: int) -> tuple[float, float]:
+    """End-to-end img/s of the CLI (model loading included) and the rate it reports."""
+    from latentlab import open_store
+    from latentlab.cli import main
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["encode", "--model", str(model_dir), "--data", str(data), "--out", str(out),
+                   "--batch-size", str(batch_size), "--overwrite", "--quiet"])
+    dt = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"latentlab encode failed with exit code {rc}")
+    with open_store(out) as s:
+        n = s.n
+    reported = float(buf.getvalue().split(" at ")[-1].split(" img/s")[0].replace(",", "")) if " at " in buf.getvalue() else float("nan")
+    return n / dt, reported
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=5000, help="number of JPEGs (default 5000)")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep data here (reused if present)")
+    args = ap.parse_args()
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.mkdtemp(prefix="bench-encode-")
+        work = Path(tmp)
+    else:
+        work = args.workdir
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        from latentlab.sources import make_celeba_layout
+
+        data = work / f"celeba_{args.n}"
+        if not (data / "img_align_celeba").is_dir() or len(os.listdir(data / "img_align_celeba")) != args.n:
+            shutil.rmtree(data, ignore_errors=True)
+            t0 = time.perf_counter()
+            make_celeba_layout(data, args.n, content="synthetic")
+            print(f"made {args.n} synthetic 178x218 JPEGs in {time.perf_counter() - t0:.1f} s")
+        model_dir = work / "model"
+        if not (model_dir / "encoder.keras").exists():
+            build_model(model_dir)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"machine: {platform.processor() or platform.machine()}, {cores} cores; python {sys.version.split()[0]}")
+        print(f"N={args.n}, batch {args.batch_size}, model 96x96x3 -> z 256 (32,64,128,128)")
+
+        a = model_only(model_dir, args.batch_size, args.n)
+        print(f"(a) model only      {a:8.0f} img/s")
+        d = decode_only(data, args.batch_size)
+        print(f"(d) decode only     {d:8.0f} img/s  ({cores / d * 1e3:.2f} core-ms/img)")
+        limit = 1.0 / (1.0 / a + 1.0 / d)
+        print(f"    limit 1/(1/a+1/d) {limit:6.0f} img/s")
+        b = naive(data, model_dir, work / "naive.h5", args.batch_size)
+        print(f"(b) naive           {b:8.0f} img/s")
+        c, reported = latentlab_encode(data, model_dir, work / "z.h5", args.batch_size)
+        print(f"(c) latentlab encode {c:7.0f} img/s end to end ({reported:,.0f} img/s after model load)")
+        print(f"encode_vs_naive={c / b:.2f} encode_vs_limit={c / limit:.2f}")
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The decode pipeline: fast JPEG path == decode_file, order, skipped images, batch buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentlab.sources import Preprocessing, iter_batches, load_all, open_source
+from latentlab.sources._base import UndecodableImage, decode_file
+from latentlab.sources._pipeline import fast_decode_file, image_loader
+
+PREPS = [
+    Preprocessing(96, 3, (178, 178)),   # the reference: crop 178 → 96, full-size decode
+    Preprocessing(96, 1, (178, 178)),   # grey model from RGB files
+    Preprocessing(64, 3, None),         # largest centred square
+    Preprocessing(32, 3, (178, 178)),   # crop ≥ 2× target: decode_file's DCT draft
+    Preprocessing(160, 3, (150, 200)),  # upsampling, non-square crop
+]
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory, celeba_dir):
+    """A folder of grey and colour JPEGs, a progressive JPEG, a PNG, a CMYK JPEG and broken files."""
+    root = tmp_path_factory.mktemp("mixed")
+    src = sorted((celeba_dir / "img_align_celeba").glob("*.jpg"))[:6]
+    ims = [Image.open(p).convert("RGB") for p in src]
+    ims[0].save(root / "a_rgb.jpg", quality=85)
+    ims[1].convert("L").save(root / "b_grey.jpg", quality=90)
+    ims[2].save(root / "c_progressive.jpg", quality=80, progressive=True)
+    ims[3].save(root / "d_photo.png")
+    ims[4].convert("CMYK").save(root / "e_cmyk.jpg")
+    ims[5].resize((400, 300)).save(root / "f_wide.jpg", subsampling=0)
+    (root / "g_empty.jpg").write_bytes(b"")
+    (root / "h_text.jpg").write_bytes(b"hello")
+    data = (root / "a_rgb.jpg").read_bytes()
+    (root / "i_truncated.jpg").write_bytes(data[: len(data) // 2])
+    (root / "j_header_only.jpg").write_bytes(data[:200])
+    return root
+
+
+@pytest.mark.parametrize("prep", PREPS, ids=lambda p: f"{p.image_size}x{p.channels}-{p.crop}")
+def test_fast_path_gives_the_pixels_of_source_load(celeba_dir, mixed_folder, prep):
+    for src in (open_source("celeba", celeba_dir), open_source("folder", mixed_folder)):
+        load = image_loader(src, prep)
+        for i in range(len(src)):
+            try:
+                want = src.load(i, prep)
+            except UndecodableImage as exc:
+                with pytest.raises(UndecodableImage) as got:
+                    load(i)
+                assert str(got.value) == str(exc)
+            else:
+                got = load(i)
+                assert got.dtype == np.uint8 and got.shape == want.shape
+                np.testing.assert_array_equal(got, want, err_msg=f"{src.ids[i]} {prep}")
+
+
+def test_broken_files_give_decode_file_reasons(mixed_folder):
+    prep = Preprocessing(96, 3, (178, 178))
+    for name in ("g_empty.jpg", "h_text.jpg", "i_truncated.jpg", "j_header_only.jpg"):
+        with pytest.raises(UndecodableImage) as want:
+            decode_file(mixed_folder / name, prep)
+        with pytest.raises(UndecodableImage) as got:
+            fast_decode_file(mixed_folder / name, prep)
+        assert str(got.value) == str(want.value)
+    with pytest.raises(UndecodableImage, match="file not found"):
+        fast_decode_file(mixed_folder / "missing.jpg", prep)
+
+
+@pytest.mark.parametrize("batch_size,workers", [(3, 1), (4, 2), (64, 3)])
+def test_batches_are_in_order_and_skip_broken_files(mixed_folder, batch_size, workers):
+    src = open_source("folder", mixed_folder)
+    prep = Preprocessing(48, 3, None)
+    batches = list(iter_batches(src, prep, batch_size, workers=workers, prefetch=1))
+    kept = np.concatenate([b.indices for b in batches])
+    skipped = [s for b in batches for s in b.skipped]
+    assert [src.ids[i] for i in kept] == ["a_rgb.jpg", "b_grey.jpg", "c_progressive.jpg", "d_photo.png",
+                                          "e_cmyk.jpg", "f_wide.jpg"]
+    assert [s[0] for s in skipped] == ["g_empty.jpg", "h_text.jpg", "i_truncated.jpg", "j_header_only.jpg"]
+    for b in batches:
+        assert b.images.shape == (len(b.indices), 48, 48, 3) and b.images.dtype == np.uint8
+        for i, img in zip(b.indices, b.images):
+            np.testing.assert_array_equal(img, src.load(int(i), prep))
+
+
+def test_rows_subset_and_load_all(celeba_dir):
+    src = open_source("celeba", celeba_dir, limit=40)
+    prep = Preprocessing(32, 3, (178, 178))
+    rows = np.array([39, 3, 17, 5])
+    got = np.concatenate([b.images for b in iter_batches(src, prep, 3, rows=rows)])
+    np.testing.assert_array_equal(got, np.stack([src.load(int(i), prep) for i in rows]))
+    images, kept, skipped = load_all(src, prep, batch_size=16)
+    assert images.shape == (40, 32, 32, 3) and list(kept) == list(range(40)) and skipped == []
