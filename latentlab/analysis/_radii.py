@@ -242,7 +242,7 @@ def radii(
         "ball": {
             "label": f"uniform ball, R = {ball_r:.3g} (fitted)",
             "params": {"R": ball_r},
-            "pdf": lambda t: np.where((t >= 0) & (t <= ball_r), d * np.clip(t, 0, None) ** (d - 1) / ball_r**d, 0.0),
+            "pdf": lambda t: np.where((t >= 0) & (t <= ball_r), d / ball_r * np.clip(np.asarray(t, float) / ball_r, 0, 1) ** (d - 1), 0.0),
             "cdf": lambda t: np.clip(np.asarray(t, float) / ball_r, 0, 1) ** d,
             "moments": (ball_r * d / (d + 1), ball_r * np.sqrt(d / ((d + 2) * (d + 1) ** 2))),
             "median": med,

@@ -34,6 +34,9 @@ __all__: list[str] = []
 
 ENGINES = ("numpy", "dask")
 
+#: Bytes of float32 rows per streamed block when no chunk size is given (float64 copies double it).
+_BLOCK_BYTES = 4 * 2**20
+
 #: Rows used to choose the provisional shift (numerical centring of sums).
 _SHIFT_ROWS = 1024
 
@@ -94,10 +97,11 @@ def check_engine(engine: str) -> str:
 
 
 def block_rows(store: ZStore, chunk_rows: int | None) -> int:
-    """Rows per streamed block: ``chunk_rows`` or a multiple of the HDF5 chunk (~8192 rows)."""
+    """Rows per streamed block: ``chunk_rows`` or a multiple of the HDF5 chunk holding about 4 MiB of float32."""
     if chunk_rows is None:
-        c = store.chunk_rows
-        return max(c, (8192 // max(1, c)) * c)
+        c = max(1, int(store.chunk_rows))
+        target = _BLOCK_BYTES // (4 * max(1, store.z_dim))
+        return max(c, (target // c) * c)
     try:
         rows = int(chunk_rows)
     except (TypeError, ValueError):
@@ -173,14 +177,17 @@ class Moments:
         c = block - self.shift
         self.n += len(c)
         self.s1 += c.sum(axis=0)
-        c2 = c * c
-        self.s2 += c2.sum(axis=0)
-        if self.higher:
-            c3 = c2 * c
-            self.s3 += c3.sum(axis=0)
-            self.s4 += (c2 * c2).sum(axis=0)
         if self.cross is not None:
-            self.cross += _gram(c)
+            g = _gram(c)
+            self.cross += g
+            self.s2 += np.diag(g)
+        if self.higher or self.cross is None:
+            c2 = c * c
+            if self.cross is None:
+                self.s2 += c2.sum(axis=0)
+            if self.higher:
+                self.s3 += (c2 * c).sum(axis=0)
+                self.s4 += (c2 * c2).sum(axis=0)
         np.minimum(self.min, block.min(axis=0), out=self.min)
         np.maximum(self.max, block.max(axis=0), out=self.max)
 
@@ -424,10 +431,60 @@ def run_pass(
         return run_pass_dask(store, accumulators, partition=partition, rows=rows, scheduler=scheduler)
     partition_code(partition)
     accs = {k: a.empty() for k, a in accumulators.items()}
-    for index, block in store.iter_chunks(rows, partition=partition, dtype=np.float64, with_index=True):
+    blocks = store.iter_chunks(rows, partition=partition, dtype=np.float32, with_index=True)
+    for index, block in _prefetch(blocks) if PREFETCH else blocks:
+        block = block.astype(np.float64)
         for acc in accs.values():
             acc.update(block, index)
     return accs
+
+
+#: Read the next block in a background thread while the current one is folded in.
+PREFETCH = True
+
+
+def _prefetch(iterator, depth: int = 1):
+    """Yield from ``iterator``, reading one item ahead in a thread (HDF5 decompression overlaps BLAS)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="latentlab-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
 
 
 def store_label(store: ZStore) -> str:
