@@ -92,3 +92,27 @@ def test_rows_subset_and_load_all(celeba_dir):
     np.testing.assert_array_equal(got, np.stack([src.load(int(i), prep) for i in rows]))
     images, kept, skipped = load_all(src, prep, batch_size=16)
     assert images.shape == (40, 32, 32, 3) and list(kept) == list(range(40)) and skipped == []
+
+
+def test_special_files_do_not_block(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    result = {}
+
+    def run():
+        try:
+            fast_decode_file(fifo, Preprocessing(32, 3, None))
+        except UndecodableImage as exc:
+            result["reason"] = str(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader before failing
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("decoding a FIFO blocked")
+    assert result.get("reason")  # decode_file's reason ("not a regular file")

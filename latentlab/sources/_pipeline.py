@@ -16,6 +16,7 @@ CMYK, DCT-scaled drafts, unreadable or damaged files) goes through
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,8 @@ def fast_decode_file(path, prep: Preprocessing) -> np.ndarray:
     if _simplejpeg is None:
         return decode_file(path, prep)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO named *.jpg would block open()
+            return decode_file(path, prep)
         with open(path, "rb") as fh:
             data = fh.read()
         if data[:3] != b"\xff\xd8\xff":
