@@ -126,9 +126,9 @@ def components(
 @app.command()
 def correlations(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
-    more_pairs: Annotated[Optional[list[str]], typer.Argument(help="More pairs after --pairs (e.g. --pairs 0,1 3,7).", show_default=False)] = None,
+    more_pairs: Annotated[Optional[list[str]], typer.Argument(help="More pairs after --pairs (e.g. --pairs 0,1 3,7).", show_default=False, metavar="I,J")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <store>_analysis next to the store).")] = None,
-    pairs: Annotated[Optional[list[str]], typer.Option("--pairs", help="Coordinate planes to plot, e.g. --pairs 0,1 3,7 (default: the most correlated).")] = None,
+    pairs: Annotated[Optional[list[str]], typer.Option("--pairs", metavar="I,J", help="Coordinate planes to plot, e.g. --pairs 0,1 3,7 (default: the most correlated).")] = None,
     partition: Annotated[Optional[str], typer.Option(help=_PARTITION_HELP)] = None,
     chunk_rows: Annotated[Optional[int], typer.Option("--chunk-rows", help="Rows per streamed block.")] = None,
     engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "numpy",
