@@ -247,15 +247,27 @@ def distributed_encoder(ae, strategy=None):
     strategy : tf.distribute.Strategy, optional
         Default: ``MirroredStrategy`` over the visible GPUs (or the CPU).
     """
+    from ._tf import import_keras
+
     import tensorflow as tf
 
     if strategy is None:
         strategy = tf.distribute.MirroredStrategy()
-    fn = ae._fn("encode")
+    keras = import_keras()
+    with strategy.scope():  # Keras 3 models must live in the scope to be called per replica
+        enc = keras.models.clone_model(ae.encoder)
+        enc.set_weights(ae.encoder.get_weights())
+
+    @tf.function(reduce_retracing=True)
+    def fn(x):
+        return enc(tf.cast(x, tf.float32) * (1.0 / 255.0), training=False)
+
     k = strategy.num_replicas_in_sync
 
     def encode_batch(images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
+        if len(images) < k:  # an empty replica slice trips TF's CPU kernels; too small to split anyway
+            return np.asarray(fn(images), dtype=np.float32)
         bounds = [len(images) * r // k for r in range(k + 1)]
 
         def part(ctx):

@@ -72,6 +72,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last epoch checkpoint in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already in --out.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any image cannot be decoded.")] = False,
+    distribute: Annotated[Optional[bool], typer.Option("--distribute/--no-distribute", help="Data-parallel training with tf.distribute.MirroredStrategy (default: when more than one GPU is visible).")] = None,
 ) -> int:
     """Train the reference convolutional autoencoder and write MODEL_DIR."""
     from ..model import train as train_model
@@ -81,7 +82,7 @@ def train(
         data, dataset, out, image_size=image_size, channels=channels, z_dim=z_dim,
         filters=parse_int_list(filters, "--filters", 4), epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
         limit=limit, seed=seed, partition=partition, crop=_crop(crop), augment_flip=flip, resume=resume,
-        overwrite=overwrite, strict=strict,
+        overwrite=overwrite, strict=strict, distribute=distribute,
     )
     for path, reason in result.skipped[:20]:
         typer.echo(f"skipped {path}: {reason}", err=True)

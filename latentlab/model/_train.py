@@ -61,6 +61,7 @@ def train(
     overwrite: bool = False,
     verbose: int | str = "auto",
     strict: bool = False,
+    distribute: bool | None = None,
 ) -> TrainResult:
     """Train an autoencoder and write a model directory.
 
@@ -86,6 +87,11 @@ def train(
         Replace an existing model in ``out``.
     strict : bool
         Fail (exit 1) if any image cannot be decoded.
+    distribute : bool, optional
+        Train data-parallel with ``tf.distribute.MirroredStrategy`` (the
+        model is built and compiled in its scope; each batch is split over
+        the devices). Default: only when more than one GPU is visible;
+        ``True`` forces it (also with one device), ``False`` never.
 
     Returns
     -------
@@ -150,21 +156,23 @@ def train(
     keras.utils.set_random_seed(seed + config.epochs_done)
     from ._architecture import build_autoencoder, build_decoder, build_encoder
 
-    if resume:
-        try:
-            autoencoder = keras.saving.load_model(out / CHECKPOINT_FILE, compile=True)
-        except Exception as exc:
-            raise ModelError(f"{out / CHECKPOINT_FILE}: cannot resume from checkpoint ({str(exc)[:120]})") from None
-        encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
-    else:
-        encoder = build_encoder(config.image_size, config.channels, config.z_dim, config.filters)
-        decoder = build_decoder(config.image_size, config.channels, config.z_dim, config.filters)
-        autoencoder = build_autoencoder(encoder, decoder)
-        autoencoder.compile(
-            optimizer=keras.optimizers.Adam(config.lr),
-            loss="binary_crossentropy" if config.loss == "bce" else "mse",
-        )
-        config.epochs_done = 0
+    strategy = training_strategy(distribute)
+    with strategy.scope():
+        if resume:
+            try:
+                autoencoder = keras.saving.load_model(out / CHECKPOINT_FILE, compile=True)
+            except Exception as exc:
+                raise ModelError(f"{out / CHECKPOINT_FILE}: cannot resume from checkpoint ({str(exc)[:120]})") from None
+            encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
+        else:
+            encoder = build_encoder(config.image_size, config.channels, config.z_dim, config.filters)
+            decoder = build_decoder(config.image_size, config.channels, config.z_dim, config.filters)
+            autoencoder = build_autoencoder(encoder, decoder)
+            autoencoder.compile(
+                optimizer=keras.optimizers.Adam(config.lr),
+                loss="binary_crossentropy" if config.loss == "bce" else "mse",
+            )
+            config.epochs_done = 0
 
     batches = _ImageBatches(images, config.batch_size, flip=config.augment_flip, seed=seed + config.epochs_done)
     if verbose == "auto":
@@ -178,6 +186,23 @@ def train(
     history = autoencoder.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks, verbose=verbose)
     losses = history.history.get("loss", [])
     return TrainResult(out, config, len(images), skipped, epochs - start, float(losses[-1]) if losses else None)
+
+
+def training_strategy(distribute: bool | None = None):
+    """The ``tf.distribute`` strategy for training.
+
+    ``MirroredStrategy`` over the visible GPUs when ``distribute`` is true,
+    or when it is ``None`` and more than one GPU is visible; otherwise the
+    default (single-device) strategy.
+    """
+    _keras()
+    import tensorflow as tf
+
+    if distribute is False:
+        return tf.distribute.get_strategy()
+    if distribute or len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def _decode_training_images(source: ImageSource, prep: Preprocessing, out: Path):
