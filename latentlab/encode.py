@@ -157,6 +157,7 @@ def encode(
         return EncodeResult(out, n_rows, 0, [], 0.0)
     completed = False
     n_encoded = 0
+    behind = _WriteBehind(writer)
     try:
         done = set(writer.resumed_ids)
         if done and not set(source.ids).issuperset(done):
@@ -168,7 +169,7 @@ def encode(
         total = len(rows)
         for batch in iter_batches(source, prep, batch_size, rows=rows, workers=workers):
             if batch.skipped:
-                writer.add_skipped([s[0] for s in batch.skipped], [s[1] for s in batch.skipped])
+                behind.add_skipped([s[0] for s in batch.skipped], [s[1] for s in batch.skipped])
                 skipped.extend(batch.skipped)
                 if strict:
                     listing = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
@@ -176,7 +177,7 @@ def encode(
             if len(batch.indices):
                 z = encode_batch(batch.images)
                 idx = batch.indices
-                writer.append(
+                behind.append(
                     z, [source.ids[i] for i in idx],
                     None if source.partition is None else source.partition[idx],
                     None if source.attributes is None else source.attributes[idx],
@@ -187,9 +188,11 @@ def encode(
         if strict and skipped:
             listing = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
             raise StrictModeError(f"{len(skipped)} image(s) could not be decoded ({listing})")
+        behind.close()
         completed = True
         n_rows = writer.n
     finally:
+        behind.close(wait_only=True)
         writer.close(complete=completed)
     return EncodeResult(out, n_rows, n_encoded, skipped, time.perf_counter() - start)
 
