@@ -116,3 +116,33 @@ def test_special_files_do_not_block(tmp_path):
             pass
         pytest.fail("decoding a FIFO blocked")
     assert result.get("reason")  # decode_file's reason ("not a regular file")
+
+
+@pytest.mark.parametrize("first", [0, 13])
+def test_write_behind_writes_whole_chunks_in_order(tmp_path, first):
+    from latentlab import open_store
+    from latentlab.encode import _WriteBehind
+    from latentlab.store import StoreWriter
+
+    rng = np.random.default_rng(first)
+    z = rng.normal(size=(101, 4)).astype(np.float32)
+    part = rng.integers(0, 3, size=101).astype(np.int8)
+    ids = [f"{i:04d}" for i in range(101)]
+    w = StoreWriter(tmp_path / "z.h5", 4, has_partition=True, chunk_rows=10)
+    w.append(z[:first], ids[:first], part[:first])  # e.g. rows kept by --resume: unaligned start
+    sizes = []
+    real_append = w.append
+    w.append = lambda z_, i_, p_, a_: (sizes.append((w.n, len(i_))), real_append(z_, i_, p_, a_))[1]
+    behind = _WriteBehind(w)
+    for s in range(first, 101, 7):
+        behind.append(z[s : s + 7], ids[s : s + 7], part[s : s + 7], None)
+    behind.add_skipped(["bad.jpg"], ["not an image file"])
+    behind.close()
+    w.close()
+    # every block but the last ends on a chunk boundary
+    assert all((start + n) % 10 == 0 for start, n in sizes[:-1])
+    assert sum(n for _, n in sizes) == 101 - first
+    with open_store(tmp_path / "z.h5") as s:
+        np.testing.assert_array_equal(s.read_z(), z)
+        assert list(s.read_ids()) == ids and list(s.partition[:]) == list(part)
+        assert s.skipped() == [("bad.jpg", "not an image file")]
