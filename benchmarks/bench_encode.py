@@ -26,6 +26,13 @@ Usage::
 
     python benchmarks/bench_encode.py              # N = 5,000
     python benchmarks/bench_encode.py --n 2000 --workdir /tmp/bench
+    python benchmarks/bench_encode.py --scaling    # cost vs N: encode and pca CLIs
+
+``--scaling`` times the ``latentlab encode`` CLI (a fresh process each, so
+TensorFlow start-up is included and reported apart) at N = 2,000, 5,000 and
+10,000 JPEGs, and the ``latentlab pca`` CLI on synthetic 256-d stores of
+50,000, 100,000 and 200,000 rows (made with ``latentlab.write_store``), and
+prints seconds, rows/s and a linear fit t = t0 + N·c (fixed cost, cost per row).
 """
 
 from __future__ import annotations
@@ -153,10 +160,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=2, help="runs per figure; the best is kept")
     ap.add_argument("--workdir", type=Path, default=None, help="keep data here (reused if present)")
+    ap.add_argument("--scaling", action="store_true", help="time the encode and pca CLIs at three sizes each")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
         return _run_part(args)
+    if args.scaling:
+        work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            return scaling(work, args.repeat)
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
 
     tmp = None
     if args.workdir is None:
@@ -199,6 +215,58 @@ def main() -> None:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _timed(cmd: list[str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    return dt, r.stdout
+
+
+def _linear(ns, ts) -> str:
+    """Fit t = t0 + N * c; report c, t0 and the largest relative residual."""
+    c, t0 = np.polyfit(ns, ts, 1)
+    resid = max(abs(t - (t0 + c * n)) / t for n, t in zip(ns, ts))
+    return f"t = {t0:.1f} s + N x {c * 1e3:.3g} ms (largest residual {resid:.0%}); marginal {1 / c:,.0f}/s"
+
+
+def scaling(work: Path, repeat: int = 1) -> None:
+    """Cost of ``latentlab encode`` and ``latentlab pca`` at three sizes each."""
+    from latentlab import write_store
+    from latentlab.sources import make_celeba_layout
+
+    exe = [sys.executable, "-c", "from latentlab.cli import main; main()"]
+    model_dir = work / "model"
+    if not (model_dir / "encoder.keras").exists():
+        _child("model", "--workdir", str(work))
+    startup, _ = _timed([sys.executable, "-c", "from latentlab._tf import import_keras; import_keras()"])
+    print(f"python + TensorFlow start-up: {startup:.1f} s (included in every encode time below); best of {repeat}")
+    sizes, times = [2000, 5000, 10000], []
+    for n in sizes:
+        data = work / f"celeba_{n}"
+        if not (data / "img_align_celeba").is_dir() or len(os.listdir(data / "img_align_celeba")) != n:
+            shutil.rmtree(data, ignore_errors=True)
+            make_celeba_layout(data, n, content="synthetic")
+        dt, out = min(_timed([*exe, "encode", "--model", str(model_dir), "--data", str(data), "--out",
+                              str(work / f"z_{n}.h5"), "--overwrite", "--quiet"]) for _ in range(repeat))
+        rate = out.split(" at ")[-1].split(" img/s")[0] if " at " in out else "?"
+        times.append(dt)
+        print(f"encode N={n:>7,}: {dt:6.1f} s wall ({n / dt:6.0f} img/s incl. start-up; {rate} img/s encoding)")
+    print(f"encode: {_linear(sizes, times)}")
+    sizes, times = [50_000, 100_000, 200_000], []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        path = work / f"pca_{n}.h5"
+        if not path.exists():
+            z = rng.normal(size=(n, 256)).astype(np.float32) * np.linspace(3, 0.1, 256, dtype=np.float32) + 1.0
+            write_store(path, z)
+        dt, _ = min(_timed([*exe, "pca", str(path), "--out", str(work / f"pca_{n}")]) for _ in range(repeat))
+        times.append(dt)
+        print(f"pca    N={n:>7,}: {dt:6.1f} s wall ({n / dt:8.0f} rows/s)")
+    print(f"pca: {_linear(sizes, times)}")
 
 
 def _cpu_name() -> str:
