@@ -162,18 +162,24 @@ def encode(
         done = set(writer.resumed_ids)
         if done and not set(source.ids).issuperset(done):
             raise LatentlabError(f"{out}: cannot resume, the store holds ids that are not in {source.location}")
+        # Images already recorded as skipped are not retried: the resumed
+        # store then equals an uninterrupted run, /skipped included.
+        skipped.extend(writer.resumed_skipped)
+        done |= {name for name, _ in writer.resumed_skipped}
         rows = np.array([i for i, name in enumerate(source.ids) if name not in done], dtype=np.int64)
-        if source.listing_skipped:
-            writer.add_skipped(*zip(*source.listing_skipped))
-            skipped.extend(source.listing_skipped)
+        listing_skipped = [s for s in source.listing_skipped if s[0] not in done]
+        if listing_skipped:
+            writer.add_skipped(*zip(*listing_skipped))
+            skipped.extend(listing_skipped)
+        if strict and skipped:
+            raise StrictModeError(_strict_message(skipped))
         total = len(rows)
         for batch in iter_batches(source, prep, batch_size, rows=rows, workers=workers):
             if batch.skipped:
                 behind.add_skipped([s[0] for s in batch.skipped], [s[1] for s in batch.skipped])
                 skipped.extend(batch.skipped)
                 if strict:
-                    listing = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
-                    raise StrictModeError(f"{len(skipped)} image(s) could not be decoded ({listing})")
+                    raise StrictModeError(_strict_message(skipped))
             if len(batch.indices):
                 z = encode_batch(batch.images)
                 idx = batch.indices
@@ -184,10 +190,9 @@ def encode(
                 )
                 n_encoded += len(idx)
             if progress:
-                progress(n_encoded + len(skipped), total + len(source.listing_skipped))
+                progress(n_encoded + len(skipped) - len(writer.resumed_skipped), total + len(listing_skipped))
         if strict and skipped:
-            listing = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
-            raise StrictModeError(f"{len(skipped)} image(s) could not be decoded ({listing})")
+            raise StrictModeError(_strict_message(skipped))
         behind.close()
         completed = True
         n_rows = writer.n
@@ -195,6 +200,80 @@ def encode(
         behind.close(wait_only=True)
         writer.close(complete=completed)
     return EncodeResult(out, n_rows, n_encoded, skipped, time.perf_counter() - start)
+
+
+def _strict_message(skipped: list[tuple[str, str]], shown: int = 20) -> str:
+    """One line listing the undecodable images (``--strict``)."""
+    listing = "; ".join(f"{p}: {r}" for p, r in skipped[:shown])
+    more = f"; … {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"--strict: {len(skipped)} image(s) could not be decoded ({listing}{more})"
+
+
+class _WriteBehind:
+    """Write a store's rows on one background thread, in whole HDF5 chunks.
+
+    The model thread hands each batch over and goes on with the next one
+    while a writer thread compresses and flushes. Rows are gathered until
+    they fill whole ``/z`` chunks (``writer.chunk_rows``), so each chunk is
+    compressed once; flushing 256-row batches into 1,024-row gzip chunks
+    recompressed every chunk four times (3× the write cost, see
+    ``docs/performance.md``). Rows are committed at least every ``max_rows``.
+    At most ``depth`` blocks wait; ``close`` writes the rest and re-raises a
+    write error.
+    """
+
+    max_rows = 4096
+
+    def __init__(self, writer, depth: int = 2):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.writer, self.depth = writer, depth
+        self.chunk = max(1, int(getattr(writer, "chunk_rows", 1)))
+        self._rows = writer.n  # committed + queued
+        self._buf: list[tuple] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="latentlab-write")
+        self._pending: deque = deque()
+
+    def _submit(self, fn, *args) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        while self._pending and (len(self._pending) > self.depth or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def append(self, z, ids, partition=None, attributes=None) -> None:
+        self._buf.append((np.asarray(z, np.float32), list(ids), partition, attributes))
+        buffered = sum(len(b[1]) for b in self._buf)
+        # write up to the last chunk boundary the buffered rows reach
+        k = (self._rows + buffered) // self.chunk * self.chunk - self._rows
+        if k <= 0 and buffered >= self.max_rows:  # huge chunks (small z_dim): commit rows regularly anyway
+            k = buffered
+        if k > 0:
+            self._write(k)
+
+    def _write(self, k: int) -> None:
+        z, ids, part, attr = (list(x) for x in zip(*self._buf))
+        z = np.concatenate(z)
+        ids = [i for block in ids for i in block]
+        part = None if part[0] is None else np.concatenate(part)
+        attr = None if attr[0] is None else np.concatenate(attr)
+        self._submit(self.writer.append, z[:k], ids[:k], None if part is None else part[:k],
+                     None if attr is None else attr[:k])
+        self._rows += k
+        self._buf = [] if k == len(ids) else [(z[k:], ids[k:], None if part is None else part[k:],
+                                               None if attr is None else attr[k:])]
+
+    def add_skipped(self, *args) -> None:
+        self._submit(self.writer.add_skipped, *args)
+
+    def close(self, wait_only: bool = False) -> None:
+        """Write what is buffered, wait for every queued write; raise the first error unless ``wait_only``."""
+        if not wait_only and self._buf:
+            self._write(sum(len(b[1]) for b in self._buf))
+        self._pool.shutdown(wait=True)
+        while self._pending:
+            f = self._pending.popleft()
+            if not wait_only:
+                f.result()
 
 
 def parse_shard(shard) -> tuple[int, int]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 # 10,000 x 10,000 images are legitimate input; Pillow's bomb check would refuse them.
 Image.MAX_IMAGE_PIXELS = 400_000_000
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class UndecodableImage(Exception):
@@ -86,6 +91,17 @@ def decode_file(path, prep: Preprocessing) -> np.ndarray:
     UndecodableImage
         With a short reason: empty file, not an image, truncated…
     """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UndecodableImage("file not found") from None
+    except OSError as exc:
+        raise UndecodableImage("symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or "cannot stat")[:120]) from None
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO or device named *.jpg would block or never end
+        raise UndecodableImage("not a regular file")
+    if st.st_size == 0:
+        raise UndecodableImage("empty file (0 bytes)")
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -81,12 +81,12 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[list[str], dict[str, n
                 f"{path}:{lineno}: expected an image name and {len(names)} values, found {len(parts)} fields"
             )
         try:
-            values = np.array([int(v) for v in parts[1:]], dtype=np.int8)
+            ints = [int(v) for v in parts[1:]]
         except ValueError:
-            raise DataSourceError(f"{path}:{lineno}: attribute values must be 1 or -1") from None
-        if not np.isin(values, (-1, 1)).all():
+            ints = None
+        if ints is None or any(v not in (-1, 1) for v in ints):
             raise DataSourceError(f"{path}:{lineno}: attribute values must be 1 or -1")
-        rows[parts[0]] = values
+        rows[parts[0]] = np.array(ints, dtype=np.int8)
     if count != len(rows):
         raise DataSourceError(f"{path}: header says {count} images but {len(rows)} rows follow")
     return names, rows
@@ -98,7 +98,7 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise DataSourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError:
         raise DataSourceError(f"{path}: not a text file") from None
 

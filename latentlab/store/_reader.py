@@ -39,10 +39,11 @@ class LazyRows:
     by a crash) are never visible.
     """
 
-    def __init__(self, dataset: h5py.Dataset, n: int, *, as_str: bool = False):
+    def __init__(self, dataset: h5py.Dataset, n: int, *, as_str: bool = False, on_nonfinite=None):
         self.dataset = dataset
         self._n = int(n)
         self._as_str = as_str
+        self._on_nonfinite = on_nonfinite
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -64,7 +65,24 @@ class LazyRows:
         return self._n
 
     def __getitem__(self, key):
+        out = self._read(key)
+        if self._on_nonfinite is not None:
+            arr = np.asarray(out)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                self._on_nonfinite(key, arr)
+        return out
+
+    def _read(self, key):
         key = self._clip(key)
+        try:
+            return self._read_clipped(key)
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, SystemError) as exc:
+            # h5py's errors for damaged chunks (bad checksums, failing filters, torn B-trees).
+            name = getattr(self.dataset, "name", "?")
+            where = getattr(getattr(self.dataset, "file", None), "filename", "z-store")
+            raise StoreError(f"{where}: cannot read {name} (damaged file: {_short(exc) or type(exc).__name__})") from None
+
+    def _read_clipped(self, key):
         source = self.dataset.asstr() if self._as_str else self.dataset
         first = key[0] if isinstance(key, tuple) else key
         if isinstance(first, np.ndarray):
@@ -127,33 +145,51 @@ class ZStore:
     complete : bool
     """
 
-    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False):
+    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False, allow_nonfinite: bool = False):
         self.path = Path(path)
         self._file = _open_h5(self.path)
         try:
-            self._validate_and_bind(allow_incomplete)
+            self._validate_and_bind(allow_incomplete, allow_nonfinite)
+        except StoreError:
+            self._file.close()
+            raise
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            # h5py raises all of these for damaged object headers, B-trees or attributes.
+            self._file.close()
+            raise StoreError(f"{self.path}: damaged or unreadable z-store ({_short(exc) or type(exc).__name__})") from None
         except BaseException:
             self._file.close()
             raise
 
     # -- construction -------------------------------------------------------
-    def _validate_and_bind(self, allow_incomplete: bool) -> None:
+    def _validate_and_bind(self, allow_incomplete: bool, allow_nonfinite: bool) -> None:
         f, name = self._file, self.path
-        if "z" not in f or not isinstance(f["z"], h5py.Dataset):
+        z = _dataset(f, "z", name)
+        if z is None:
             raise StoreError(f"{name}: not a z-store (no /z dataset)")
-        z = f["z"]
         if z.ndim != 2:
             raise StoreError(f"{name}: /z must be 2-D (N, z_dim), found shape {z.shape}")
         if z.dtype.kind != "f":
             raise StoreError(f"{name}: /z must hold floats, found dtype {z.dtype}")
+        if z.shape[1] < 1:
+            raise StoreError(f"{name}: /z has no columns (z_dim 0)")
+        ids = _dataset(f, "ids", name)
+        if ids is not None and (ids.ndim != 1 or ids.dtype.kind not in "SOU"):
+            raise StoreError(f"{name}: /ids must be 1-D strings, found shape {ids.shape} dtype {ids.dtype}")
+        part = _dataset(f, "partition", name)
+        if part is not None and (part.ndim != 1 or part.dtype.kind not in "iu"):
+            raise StoreError(f"{name}: /partition must be 1-D integers, found shape {part.shape} dtype {part.dtype}")
+        attributes = _dataset(f, "attributes", name)
+        if attributes is not None and (attributes.ndim != 2 or attributes.dtype.kind not in "iu"):
+            raise StoreError(
+                f"{name}: /attributes must be 2-D integers (N, A), found shape {attributes.shape} dtype {attributes.dtype}"
+            )
         self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        self.complete = bool(self.attrs.get("complete", True))
+        self.complete = _truth(self.attrs.get("complete", True))
         n = z.shape[0]
-        if "ids" in f:
-            n = min(n, f["ids"].shape[0])
-        for key in ("partition", "attributes"):
-            if key in f:
-                n = min(n, f[key].shape[0])
+        for ds in (ids, part, attributes):
+            if ds is not None:
+                n = min(n, ds.shape[0])
         if self.complete and n != z.shape[0]:
             raise StoreError(
                 f"{name}: marked complete but datasets have different lengths"
@@ -166,15 +202,31 @@ class ZStore:
             )
         self.n = int(n)
         self.z_dim = int(z.shape[1])
-        self.z = LazyRows(z, n)
-        self.ids = LazyRows(f["ids"], n, as_str=True) if "ids" in f else None
-        self.partition = LazyRows(f["partition"], n) if "partition" in f else None
-        self.attributes = LazyRows(f["attributes"], n) if "attributes" in f else None
+        self.allow_nonfinite = bool(allow_nonfinite)
+        self.z = LazyRows(z, n, on_nonfinite=None if allow_nonfinite else self._refuse_nonfinite)
+        self.ids = LazyRows(ids, n, as_str=True) if ids is not None else None
+        self.partition = LazyRows(part, n) if part is not None else None
+        self.attributes = LazyRows(attributes, n) if attributes is not None else None
         self.attribute_names = (
-            [str(s) for s in _plain(f["attributes"].attrs.get("names", []))]
-            if "attributes" in f
+            [str(s) for s in _as_list(_plain(attributes.attrs.get("names", [])))]
+            if attributes is not None
             else []
         )
+        if attributes is not None and len(self.attribute_names) != attributes.shape[1]:
+            self.attribute_names = [f"attr_{j}" for j in range(attributes.shape[1])]
+
+    def _refuse_nonfinite(self, key, block: np.ndarray) -> None:
+        first_key = key[0] if isinstance(key, tuple) else key
+        where = ""
+        try:
+            rows = np.atleast_1d(np.arange(self.n)[self.z._clip(first_key)])
+            bad = ~np.isfinite(block.reshape(len(rows), -1)).all(axis=1)
+            first = int(rows[np.flatnonzero(bad)[0]])
+            ident = self.ids[first] if self.ids is not None else str(first)
+            where = f" (row {first}, id {ident}; {int(bad.sum())} bad row(s) among those read)"
+        except Exception:  # pragma: no cover - the message stays useful without the row
+            pass
+        raise StoreError(f"{self.path}: /z holds NaN or Inf values{where}; list them with `latentlab info --check`")
 
     # -- context manager ----------------------------------------------------
     def __enter__(self) -> ZStore:
@@ -201,8 +253,11 @@ class ZStore:
         """Images that could not be decoded when the store was written: ``(path, reason)``."""
         if "skipped" not in self._file:
             return []
-        g = self._file["skipped"]
-        return list(zip(g["path"].asstr()[:], g["reason"].asstr()[:]))
+        try:
+            g = self._file["skipped"]
+            return list(zip(g["path"].asstr()[:], g["reason"].asstr()[:]))
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise StoreError(f"{self.path}: cannot read /skipped ({_short(exc) or type(exc).__name__})") from None
 
     def selection(self, partition: str | None = None) -> np.ndarray | None:
         """Row indices of a partition (``None`` for all rows)."""
@@ -269,11 +324,16 @@ class ZStore:
 
     def check_finite(self, chunk_rows: int | None = None) -> np.ndarray:
         """Row indices whose z holds NaN or Inf."""
-        bad = [idx[~np.isfinite(b).all(axis=1)] for idx, b in self.iter_chunks(chunk_rows, dtype=np.float32, with_index=True)]
+        rows = chunk_rows or max(self.chunk_rows, DEFAULT_STREAM_ROWS)
+        bad = []
+        for start in range(0, self.n, rows):
+            stop = min(start + rows, self.n)
+            block = np.asarray(self.z._read(slice(start, stop)))
+            bad.append(start + np.flatnonzero(~np.isfinite(block).all(axis=1)))
         return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
 
 
-def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> ZStore:
+def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False, allow_nonfinite: bool = False) -> ZStore:
     """Open a z-store for reading.
 
     Parameters
@@ -282,12 +342,18 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> ZS
     allow_incomplete : bool, default False
         Open a store whose writer has not finished (``complete`` false);
         only the fully written prefix of rows is visible.
+    allow_nonfinite : bool, default False
+        Hand out NaN/Inf rows of ``/z``. By default every read of ``/z``
+        (slices, ``iter_chunks``, ``read_z``, Dask) that meets one raises
+        :class:`StoreError`, so no analysis silently averages a NaN;
+        :meth:`ZStore.check_finite` lists such rows either way.
 
     Raises
     ------
     StoreError
-        Missing file, not HDF5, not a z-store, wrong dtype or rank, or
-        incomplete without ``allow_incomplete``.
+        Missing file, not HDF5, not a z-store, damaged, wrong dtype or rank,
+        or incomplete without ``allow_incomplete``; and, on reading, NaN/Inf
+        rows without ``allow_nonfinite``. Never another exception type.
 
     Examples
     --------
@@ -295,30 +361,71 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> ZS
     ...     for block in store.iter_chunks():
     ...         print(block.shape)
     """
-    return ZStore(path, allow_incomplete=allow_incomplete)
+    return ZStore(path, allow_incomplete=allow_incomplete, allow_nonfinite=allow_nonfinite)
 
 
 def _open_h5(path: Path) -> h5py.File:
-    if not path.exists():
-        raise StoreError(f"{path}: no such file")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open ({exc.strerror or exc})") from None
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, expected an HDF5 z-store file")
-    if not h5py.is_hdf5(path):
+    if st.st_size == 0:
+        raise StoreError(f"{path}: empty file, not an HDF5 file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except Exception as exc:
+        raise StoreError(f"{path}: cannot read ({_short(exc) or type(exc).__name__})") from None
+    if not is_hdf5:
         raise StoreError(f"{path}: not an HDF5 file")
     try:
         return h5py.File(path, "r")
-    except OSError:
-        pass
+    except Exception as exc:
+        first = _short(exc) or type(exc).__name__
     # A writer that is still running (or was killed) holds the file in SWMR
-    # mode; SWMR readers may still open it and see the flushed prefix.
+    # mode; SWMR readers may still open it and see the flushed prefix. Only
+    # that case falls back to SWMR: a SWMR open skips HDF5's truncation check,
+    # and libhdf5 can loop forever on a truncated file.
+    if "already open for write" not in first and "consistency flags" not in first:
+        if "truncated file" in first:
+            raise StoreError(f"{path}: truncated HDF5 file ({first})")
+        raise StoreError(f"{path}: cannot open HDF5 file ({first})")
     try:
         return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot open HDF5 file ({_short(exc)})") from None
+    except Exception as exc:
+        raise StoreError(f"{path}: cannot open HDF5 file ({_short(exc) or type(exc).__name__})") from None
+
+
+def _dataset(f: h5py.File, key: str, name: Path) -> h5py.Dataset | None:
+    """``f[key]`` if present; a group or other object under that name is an error."""
+    if key not in f:
+        return None
+    obj = f.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        raise StoreError(f"{name}: /{key} must be a dataset, found {type(obj).__name__}")
+    return obj
+
+
+def _truth(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_truth(v) for v in value)
+    return bool(value)
+
+
+def _as_list(value) -> list:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200]
+    lines = str(exc).splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _plain(value):

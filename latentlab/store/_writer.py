@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 
 import h5py
@@ -22,6 +23,24 @@ from ._reader import open_store
 
 _STR = h5py.string_dtype("utf-8")
 
+#: Root attributes that must agree between a store and the run that resumes it.
+_MUST_MATCH_ON_RESUME = ("model_sha256", "image_size", "channels", "crop", "dataset")
+
+
+def _norm(value):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _short_repr(value) -> str:
+    text = str(_norm(value))
+    return text if len(text) <= 20 else text[:17] + "..."
+
 
 def default_chunk_rows(z_dim: int) -> int:
     """Rows per HDF5 chunk: about 1 MiB of float32, between 256 and 65,536 rows."""
@@ -29,48 +48,95 @@ def default_chunk_rows(z_dim: int) -> int:
 
 
 class StoreLock:
-    """An exclusive lock file ``<store>.lock`` held while a writer runs."""
+    """An exclusive lock file ``<store>.lock`` held while a writer runs.
+
+    The file holds the writer's PID (for the error message) and an
+    ``fcntl.flock`` lock on its open descriptor. The kernel drops the flock
+    when the process dies (SIGKILL, power loss), so a lock left by a dead
+    writer is taken over without guessing from PIDs; where ``flock`` is
+    unavailable the PID alone decides.
+    """
 
     def __init__(self, path: Path):
+        self.store = Path(path)
         self.path = Path(str(path) + ".lock")
-        self._held = False
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> None:
-        for _ in range(2):
+        for _ in range(5):
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._stale():
-                    self.path.unlink(missing_ok=True)
+                if not _try_flock(fd, self.path):
+                    owner = _read_pid(fd)
+                    raise StoreError(
+                        f"{self.store}: another process is writing this store"
+                        f" ({f'PID {owner}, ' if owner else ''}lock file {self.path.name})"
+                    )
+                # The file may have been unlinked by a releasing writer between
+                # our open and our flock: then it no longer guards the path.
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    os.close(fd)
                     continue
-                raise StoreError(
-                    f"{self.path.with_suffix('')}: another process is writing this store"
-                    f" (lock file {self.path.name}; delete it if no writer is running)"
-                ) from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            self._held = True
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+            except BaseException:
+                if self._fd is None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                raise
+            self._fd = fd
             return
-
-    def _stale(self) -> bool:
-        try:
-            pid = int(self.path.read_text().strip() or "0")
-        except (OSError, ValueError):
-            return False
-        if pid <= 0:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        raise StoreError(f"{self.store}: could not take the lock file {self.path.name} (it keeps changing)")
 
     def release(self) -> None:
-        if self._held:
+        if self._fd is not None:
             self.path.unlink(missing_ok=True)
-            self._held = False
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def _try_flock(fd: int, path: Path) -> bool:
+    """Take an exclusive flock (non-blocking); fall back to PID liveness."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        pid = _read_pid(fd)
+        return not pid or pid == os.getpid() or not _alive(pid)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # pragma: no cover - filesystem without flock
+        pid = _read_pid(fd)
+        return not pid or not _alive(pid)
+
+
+def _read_pid(fd: int) -> int:
+    try:
+        return int(os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "0")
+    except (OSError, ValueError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class StoreWriter:
@@ -109,21 +175,31 @@ class StoreWriter:
         has_partition: bool = False,
         mode: str = "create",
         chunk_rows: int | None = None,
+        atomic: bool = False,
     ):
         if mode not in ("create", "overwrite", "resume"):
             raise ValueError(f"mode must be create, overwrite or resume, not {mode!r}")
+        if atomic and mode == "resume":
+            raise ValueError("atomic writers cannot resume")
         self.path = Path(path)
         self.z_dim = int(z_dim)
         self.attribute_names = list(attribute_names) if attribute_names is not None else None
         self.has_partition = bool(has_partition)
         self.chunk_rows = int(chunk_rows or default_chunk_rows(self.z_dim))
         self.resumed_ids: list[str] = []
+        self.resumed_skipped: list[tuple[str, str]] = []
+        self._already_complete = False
+        self._atomic = bool(atomic)
+        self._tmp: Path | None = None
         self._file: h5py.File | None = None
-        if not self.path.parent.exists():
+        if not self.path.parent.is_dir():
             raise StoreError(f"{self.path}: directory {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, expected a z-store file name")
         self._lock = StoreLock(self.path)
         self._lock.acquire()
         try:
+            self._remove_stale_tmp()
             if self.path.exists() and mode == "create":
                 raise StoreError(
                     f"{self.path}: already exists (use --resume to continue it or --overwrite to replace it)"
@@ -131,12 +207,12 @@ class StoreWriter:
             if mode == "resume" and self.path.exists():
                 self._resume(attrs or {})
             else:
-                tmp = self._tmp_path()
-                self._create(tmp, attrs or {})
-                self._file.close()
-                os.replace(tmp, self.path)
-                self._open_append()
+                self._tmp = self._tmp_path()
+                self._create(self._tmp, attrs or {})
+                if not self._atomic:
+                    self._publish()
         except BaseException:
+            self._discard()
             self._lock.release()
             raise
 
@@ -144,22 +220,54 @@ class StoreWriter:
     def _tmp_path(self) -> Path:
         return self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
 
+    def _remove_stale_tmp(self) -> None:
+        # We hold the lock, so every ``.<name>.<pid>.tmp`` beside the store
+        # was left by a writer that died before renaming it.
+        prefix, mine = f".{self.path.name}.", self._tmp_path().name
+        for entry in self.path.parent.glob(f".{glob_escape(self.path.name)}.*.tmp"):
+            middle = entry.name[len(prefix) : -len(".tmp")]
+            if entry.name != mine and middle.isdigit():
+                entry.unlink(missing_ok=True)
+
+    def _publish(self) -> None:
+        """Switch the freshly built file to SWMR mode and rename it into place.
+
+        SWMR is switched on *before* the rename, so the file at ``path`` is
+        never open for writing without SWMR: a writer killed at any moment
+        leaves a file that SWMR readers (and ``--resume``) can open.
+        """
+        self._file.flush()
+        self._file.swmr_mode = True
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def _discard(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # pragma: no cover - best effort on the error path
+                pass
+            self._file = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
     def _create(self, target: Path, attrs: dict) -> None:
         f = h5py.File(target, "w", libver="latest")
         self._file = f
         c = self.chunk_rows
         f.create_dataset(
             "z", shape=(0, self.z_dim), maxshape=(None, self.z_dim), dtype="f4",
-            chunks=(c, self.z_dim), compression="gzip", compression_opts=1, shuffle=True,
+            chunks=(c, self.z_dim), compression="gzip", compression_opts=1, shuffle=True, fletcher32=True,
         )
         f.create_dataset("ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(c,))
         if self.has_partition:
-            f.create_dataset("partition", shape=(0,), maxshape=(None,), dtype="i1", chunks=(c,))
+            f.create_dataset("partition", shape=(0,), maxshape=(None,), dtype="i1", chunks=(c,), fletcher32=True)
         if self.attribute_names is not None:
             a = len(self.attribute_names)
             ds = f.create_dataset(
                 "attributes", shape=(0, a), maxshape=(None, a), dtype="i1",
-                chunks=(c, max(1, a)), compression="gzip", compression_opts=1,
+                chunks=(c, max(1, a)), compression="gzip", compression_opts=1, fletcher32=True,
             )
             ds.attrs["names"] = np.array(self.attribute_names, dtype=_STR)
         g = f.create_group("skipped")
@@ -172,30 +280,38 @@ class StoreWriter:
         }
         meta.update({k: v for k, v in attrs.items() if v is not None})
         meta["complete"] = False
+        meta["n"] = 0
         for k, v in meta.items():
             f.attrs[k] = v
 
     def _resume(self, attrs: dict) -> None:
         # A crashed SWMR writer leaves flags that forbid reopening for write;
         # the committed prefix is copied into a fresh file that replaces it.
-        with open_store(self.path, allow_incomplete=True) as old:
+        # A kill during the copy leaves the old store untouched (and a
+        # temporary file that the next writer removes).
+        with open_store(self.path, allow_incomplete=True, allow_nonfinite=True) as old:
             if old.z_dim != self.z_dim:
                 raise StoreError(
                     f"{self.path}: cannot resume, store has z_dim {old.z_dim} but the model gives {self.z_dim}"
                 )
+            for key in _MUST_MATCH_ON_RESUME:
+                if key in old.attrs and attrs.get(key) is not None and _norm(old.attrs[key]) != _norm(attrs[key]):
+                    raise StoreError(
+                        f"{self.path}: cannot resume, the store has {key} {_short_repr(old.attrs[key])}"
+                        f" but this run has {_short_repr(attrs[key])} (use --overwrite to start again)"
+                    )
+            self.resumed_skipped = old.skipped()
             if old.complete:
                 self.resumed_ids = list(old.read_ids())
                 self._already_complete = True
-                self._file = None
                 return
             self.has_partition = old.partition is not None
             self.attribute_names = old.attribute_names if old.attributes is not None else None
-            kept_attrs = {k: v for k, v in old.attrs.items() if k not in ("complete",)}
+            kept_attrs = {k: v for k, v in old.attrs.items() if k not in ("complete", "n")}
             kept_attrs.update({k: v for k, v in attrs.items() if k not in ("created",)})
-            tmp = self._tmp_path()
-            self._create(tmp, kept_attrs)
+            self._tmp = self._tmp_path()
+            self._create(self._tmp, kept_attrs)
             n = old.n
-            f = self._file
             for start in range(0, n, 65536):
                 stop = min(n, start + 65536)
                 self._write_rows(
@@ -204,18 +320,10 @@ class StoreWriter:
                     old.partition[start:stop] if old.partition is not None else None,
                     old.attributes[start:stop] if old.attributes is not None else None,
                 )
-            skipped = old.skipped()
-            if skipped:
-                self._append_skipped([s[0] for s in skipped], [s[1] for s in skipped])
+            if self.resumed_skipped:
+                self._append_skipped([s[0] for s in self.resumed_skipped], [s[1] for s in self.resumed_skipped])
             self.resumed_ids = list(old.read_ids())
-            f.close()
-        os.replace(tmp, self.path)
-        self._open_append()
-
-    def _open_append(self) -> None:
-        self._already_complete = False
-        self._file = h5py.File(self.path, "a", libver="latest")
-        self._file.swmr_mode = True
+        self._publish()
 
     @property
     def n(self) -> int:
@@ -227,7 +335,7 @@ class StoreWriter:
     @property
     def already_complete(self) -> bool:
         """True when resuming a store that was already complete (nothing to do)."""
-        return getattr(self, "_already_complete", False)
+        return self._already_complete
 
     # -- writing ------------------------------------------------------------
     def append(self, z, ids, partition=None, attributes=None) -> None:
@@ -277,22 +385,37 @@ class StoreWriter:
     def _append_skipped(self, paths, reasons) -> None:
         g = self._file["skipped"]
         n0 = g["path"].shape[0]
-        for key, values in (("path", paths), ("reason", reasons)):
+        # reasons first, paths last: the length of /skipped/path commits.
+        for key, values in (("reason", reasons), ("path", paths)):
             ds = g[key]
             ds.resize((n0 + len(values),))
             ds[n0:] = np.asarray([str(v) for v in values], dtype=object)
             ds.flush()
 
     def close(self, complete: bool = True) -> None:
-        """Close the file; mark it complete when ``complete`` is true."""
+        """Close the file; mark it complete when ``complete`` is true.
+
+        ``complete`` and ``n`` are written through the open SWMR handle (no
+        reopening for write), so a kill during close leaves either an
+        incomplete store or a complete one, both readable.
+        """
         try:
             if self._file is not None:
-                self._file.close()
-                self._file = None
                 if complete:
-                    with h5py.File(self.path, "r+") as f:
-                        f.attrs["complete"] = True
-                        f.attrs["n"] = f["ids"].shape[0]
+                    f = self._file
+                    f.attrs["n"] = int(f["ids"].shape[0])
+                    f.attrs["complete"] = True
+                    f.flush()
+                    if self._atomic:
+                        f.close()
+                        self._file = None
+                        os.replace(self._tmp, self.path)
+                        self._tmp = None
+                if self._atomic and not complete:
+                    self._discard()
+                elif self._file is not None:
+                    self._file.close()
+                    self._file = None
         finally:
             self._lock.release()
 
@@ -336,7 +459,7 @@ def write_store(
     with StoreWriter(
         path, z.shape[1], attrs=meta, attribute_names=attribute_names,
         has_partition=partition is not None, mode="overwrite" if overwrite else "create",
-        chunk_rows=chunk_rows,
+        chunk_rows=chunk_rows, atomic=True,
     ) as w:
         step = 65536
         for s in range(0, len(z), step):
