@@ -92,6 +92,14 @@ def decode_only(data: Path, batch_size: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (user + system)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def naive(data: Path, model_dir: Path, out: Path, batch_size: int) -> float:
     """What a first script does: PIL per image, ``predict`` per batch, h5py append."""
     import h5py
@@ -99,7 +107,7 @@ def naive(data: Path, model_dir: Path, out: Path, batch_size: int) -> float:
     from PIL import Image
 
     files = sorted((data / "img_align_celeba").glob("*.jpg"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     encoder = keras.saving.load_model(model_dir / "encoder.keras", compile=False)
     with h5py.File(out, "w") as f:
         ds = f.create_dataset("z", shape=(0, 256), maxshape=(None, 256), dtype="f4", chunks=True)
@@ -113,7 +121,9 @@ def naive(data: Path, model_dir: Path, out: Path, batch_size: int) -> float:
             n0 = ds.shape[0]
             ds.resize(n0 + len(z), axis=0)
             ds[n0:] = z
-    return len(files) / (time.perf_counter() - t0)
+    rate = len(files) / (time.perf_counter() - t0)
+    print(f"cpu {(_cpu_seconds() - c0) / len(files) * 1e3:.4f}")
+    return rate
 
 
 def latentlab_encode(data: Path, model_dir: Path, out: Path, batch_size: int) -> tuple[float, float]:
@@ -124,11 +134,12 @@ def latentlab_encode(data: Path, model_dir: Path, out: Path, batch_size: int) ->
     import io
 
     buf = io.StringIO()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     with contextlib.redirect_stdout(buf):
         rc = main(["encode", "--model", str(model_dir), "--data", str(data), "--out", str(out),
                    "--batch-size", str(batch_size), "--overwrite", "--quiet"])
     dt = time.perf_counter() - t0
+    latentlab_encode.cpu_ms = (_cpu_seconds() - c0) * 1e3
     if rc != 0:
         raise SystemExit(f"latentlab encode failed with exit code {rc}")
     with open_store(out) as s:
@@ -137,12 +148,19 @@ def latentlab_encode(data: Path, model_dir: Path, out: Path, batch_size: int) ->
     return n / dt, reported
 
 
+_CPU: dict[str, float] = {}
+
+
 def _child(part: str, *args: str) -> float:
-    """Run one measurement in a fresh Python process; return the img/s it prints."""
+    """Run one measurement in a fresh Python process; return the img/s it prints (keep its CPU ms/img)."""
     r = subprocess.run([sys.executable, __file__, "--part", part, *args], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{part} failed:\n{r.stderr[-3000:]}")
-    return float(r.stdout.strip().splitlines()[-1])
+    lines = r.stdout.strip().splitlines()
+    for line in lines:
+        if line.startswith("cpu "):
+            _CPU[part] = min(_CPU.get(part, float("inf")), float(line.split()[1]))
+    return float(lines[-1])
 
 
 def _run_part(args) -> None:
@@ -210,6 +228,7 @@ def main() -> None:
             a_default, a_one = _child("a", *common), _child("a1", *common)
             b = _child("b", *common)
             c, reported = latentlab_encode(data, model_dir, work / "z.h5", args.batch_size)
+            _CPU["c"] = min(_CPU.get("c", float("inf")), latentlab_encode.cpu_ms / args.n)
             rounds.append((d, a_default, a_one, b, c, reported))
             limit = 1.0 / (1.0 / max(a_default, a_one) + 1.0 / d)
             print(f"  round {r + 1}: d {d:.0f}  a {a_default:.0f} (1 thread {a_one:.0f})  b {b:.0f}  c {c:.0f}"
@@ -222,6 +241,9 @@ def main() -> None:
         print(f"    limit 1/(1/a+1/d) {limit:6.0f} img/s")
         print(f"(b) naive           {b:8.0f} img/s")
         print(f"(c) latentlab encode {c:7.0f} img/s end to end ({reported:,.0f} img/s after model load)")
+        print(f"CPU time per image (all threads, load-independent): naive {_CPU['b']:.2f} ms, "
+              f"latentlab encode {_CPU['c']:.2f} ms (naive/encode {_CPU['b'] / _CPU['c']:.2f}); "
+              f"wall-clock ratios need {cores} idle cores")
         print(f"encode_vs_naive={c / b:.2f} encode_vs_limit={c / limit:.2f}")
     finally:
         if tmp is not None:
