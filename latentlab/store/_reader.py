@@ -195,6 +195,12 @@ class ZStore:
                 f"{name}: marked complete but datasets have different lengths"
                 f" (/z {z.shape[0]} rows, consistent prefix {n})"
             )
+        committed = _count_attr(self.attrs, "n")
+        if committed is not None:
+            if self.complete and committed != n:
+                raise StoreError(f"{name}: marked complete with n = {committed} but /z has {n} rows")
+            # rows past the committed count may be half written by a writer that died
+            n = min(n, committed)
         if not self.complete and not allow_incomplete:
             raise StoreError(
                 f"{name}: store is incomplete ({n} rows written; finish it with"
@@ -255,7 +261,11 @@ class ZStore:
             return []
         try:
             g = self._file["skipped"]
-            return list(zip(g["path"].asstr()[:], g["reason"].asstr()[:]))
+            m = min(g["path"].shape[0], g["reason"].shape[0])
+            committed = _count_attr(self.attrs, "n_skipped")
+            if committed is not None:
+                m = min(m, committed)
+            return list(zip(g["path"].asstr()[:m], g["reason"].asstr()[:m]))
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise StoreError(f"{self.path}: cannot read /skipped ({_short(exc) or type(exc).__name__})") from None
 
@@ -407,6 +417,14 @@ def _dataset(f: h5py.File, key: str, name: Path) -> h5py.Dataset | None:
     if not isinstance(obj, h5py.Dataset):
         raise StoreError(f"{name}: /{key} must be a dataset, found {type(obj).__name__}")
     return obj
+
+
+def _count_attr(attrs: dict, key: str) -> int | None:
+    """A non-negative integer root attribute, or None when absent or not an integer."""
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        return None
+    return int(value)
 
 
 def _truth(value) -> bool:

@@ -281,6 +281,7 @@ class StoreWriter:
         meta.update({k: v for k, v in attrs.items() if v is not None})
         meta["complete"] = False
         meta["n"] = 0
+        meta["n_skipped"] = 0
         for k, v in meta.items():
             f.attrs[k] = v
 
@@ -307,7 +308,7 @@ class StoreWriter:
                 return
             self.has_partition = old.partition is not None
             self.attribute_names = old.attribute_names if old.attributes is not None else None
-            kept_attrs = {k: v for k, v in old.attrs.items() if k not in ("complete", "n")}
+            kept_attrs = {k: v for k, v in old.attrs.items() if k not in ("complete", "n", "n_skipped")}
             kept_attrs.update({k: v for k, v in attrs.items() if k not in ("created",)})
             self._tmp = self._tmp_path()
             self._create(self._tmp, kept_attrs)
@@ -369,11 +370,14 @@ class StoreWriter:
             ds.resize(n1, axis=0)
             ds[n0:n1] = data
             ds.flush()
-        # ids last: their length is the committed row count.
         ds = f["ids"]
         ds.resize((n1,))
         ds[n0:n1] = np.asarray([str(i) for i in ids], dtype=object)
         ds.flush()
+        # Everything (the strings' heap included) is on disk before the
+        # commit: the root attribute ``n`` is the committed row count.
+        f.flush()
+        f.attrs["n"] = n1
         f.flush()
 
     def add_skipped(self, paths: Sequence[str], reasons: Sequence[str]) -> None:
@@ -383,14 +387,17 @@ class StoreWriter:
             self._file.flush()
 
     def _append_skipped(self, paths, reasons) -> None:
-        g = self._file["skipped"]
-        n0 = g["path"].shape[0]
-        # reasons first, paths last: the length of /skipped/path commits.
+        f = self._file
+        g = f["skipped"]
+        n0 = int(f.attrs.get("n_skipped", g["path"].shape[0]))
         for key, values in (("reason", reasons), ("path", paths)):
             ds = g[key]
             ds.resize((n0 + len(values),))
             ds[n0:] = np.asarray([str(v) for v in values], dtype=object)
             ds.flush()
+        f.flush()
+        f.attrs["n_skipped"] = n0 + len(paths)  # the commit, as ``n`` for rows
+        f.flush()
 
     def close(self, complete: bool = True) -> None:
         """Close the file; mark it complete when ``complete`` is true.
@@ -404,6 +411,7 @@ class StoreWriter:
                 if complete:
                     f = self._file
                     f.attrs["n"] = int(f["ids"].shape[0])
+                    f.flush()
                     f.attrs["complete"] = True
                     f.flush()
                     if self._atomic:
