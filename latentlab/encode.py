@@ -74,7 +74,8 @@ def encode(
     overwrite : bool
         Replace an existing store.
     strict : bool
-        Stop with an error (exit code 1) at the first undecodable image.
+        Fail (exit code 1) if any image cannot be decoded: every image is
+        tried, the error lists them all and the store is left incomplete.
     progress : callable, optional
         Called as ``progress(done, total)`` after each batch.
     shard : (I, N) or "I/N", optional
@@ -171,15 +172,11 @@ def encode(
         if listing_skipped:
             writer.add_skipped(*zip(*listing_skipped))
             skipped.extend(listing_skipped)
-        if strict and skipped:
-            raise StrictModeError(_strict_message(skipped))
         total = len(rows)
         for batch in iter_batches(source, prep, batch_size, rows=rows, workers=workers):
             if batch.skipped:
                 behind.add_skipped([s[0] for s in batch.skipped], [s[1] for s in batch.skipped])
                 skipped.extend(batch.skipped)
-                if strict:
-                    raise StrictModeError(_strict_message(skipped))
             if len(batch.indices):
                 z = encode_batch(batch.images)
                 idx = batch.indices
@@ -191,9 +188,11 @@ def encode(
                 n_encoded += len(idx)
             if progress:
                 progress(n_encoded + len(skipped) - len(writer.resumed_skipped), total + len(listing_skipped))
-        if strict and skipped:
-            raise StrictModeError(_strict_message(skipped))
         behind.close()
+        if strict and skipped:
+            # every image is tried first, so the error lists all of them; the
+            # store stays incomplete (``--resume`` without --strict accepts it)
+            raise StrictModeError(_strict_message(skipped))
         completed = True
         n_rows = writer.n
     finally:

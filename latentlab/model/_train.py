@@ -146,7 +146,8 @@ def train(
     if strict and skipped:
         from .._errors import StrictModeError
 
-        raise StrictModeError(f"{len(skipped)} image(s) could not be decoded (first: {skipped[0][0]}: {skipped[0][1]})")
+        listing = "; ".join(f"{p}: {r}" for p, r in skipped[:20]) + (f"; … {len(skipped) - 20} more" if len(skipped) > 20 else "")
+        raise StrictModeError(f"--strict: {len(skipped)} image(s) could not be decoded ({listing})")
     if len(images) == 0:
         raise DataSourceError(f"{source.location}: no image could be decoded")
     config.data["n_images"] = int(len(images))
@@ -178,8 +179,9 @@ def train(
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
-        keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=resume),
+        # the checkpoint first: a kill between the two loses a history row, never an epoch of work
         _EpochCheckpoint(out, config, encoder, decoder),
+        keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=resume),
         _PreviewCallback(out / "previews", images[: min(8, len(images))]),
     ]
     start = config.epochs_done
@@ -212,7 +214,8 @@ def _decode_training_images(source: ImageSource, prep: Preprocessing, out: Path)
         (out / "cache").mkdir(exist_ok=True)
         buffer = np.lib.format.open_memmap(out / "cache" / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
     images, _, skipped = load_all(source, prep, out=buffer)
-    return images, skipped
+    # entries the listing could not even examine (symlink loops) count as skipped too
+    return images, list(getattr(source, "listing_skipped", None) or []) + skipped
 
 
 def _atomic_save(model, path: Path) -> None:
