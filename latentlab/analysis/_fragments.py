@@ -283,8 +283,12 @@ def _filament_scores(y: np.ndarray, ind: np.ndarray, batch: int = 4096) -> np.nd
         return out
     for s in range(0, n, batch):
         nb = y[ind[s:s + batch]]  # (b, k, m)
-        nb = nb - nb.mean(axis=1, keepdims=True)
+        # Gram matrix of the centred neighbourhood, H G H with H = I - 11'/k (no centred copy of nb)
         gram = np.matmul(nb, nb.transpose(0, 2, 1)).astype(np.float64)
+        r = gram.mean(axis=2, keepdims=True)
+        gram -= r
+        gram -= r.transpose(0, 2, 1)
+        gram += r.mean(axis=1, keepdims=True)
         ev = np.linalg.eigvalsh(gram)
         l1, l2 = ev[:, -1], np.maximum(ev[:, -2], 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -364,7 +368,7 @@ def _rank_components(labels: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
-def _principal(y: np.ndarray, *, vector: bool = False):
+def _principal(y: np.ndarray, *, vector: bool = False, chunk: int = 8192):
     """Mean, covariance eigenvalues (descending) and, if asked, the leading eigenvector."""
     from scipy.linalg import eigh
 
@@ -372,16 +376,24 @@ def _principal(y: np.ndarray, *, vector: bool = False):
     m = y.shape[1]
     if len(y) < 2:
         return mu, np.zeros(1), np.eye(m, 1)[:, 0]
-    c = (y - mu).astype(np.float64)
     if len(y) < m:  # the Gram matrix is smaller than the covariance
+        c = (y - mu).astype(np.float64)
         g = c @ c.T
         w, v = eigh(g)
         top = c.T @ v[:, -1]
         top /= max(np.linalg.norm(top), 1e-300)
     else:
-        g = c.T @ c
-        w = eigh(g, eigvals_only=True)
-        top = eigh(g, subset_by_index=[m - 1, m - 1])[1][:, 0] if vector else None
+        # scatter matrix: float32 products on row blocks, summed in float64 (no float64 copy of y)
+        g = np.zeros((m, m))
+        mu32 = mu.astype(y.dtype)
+        for s in range(0, len(y), chunk):
+            c = y[s:s + chunk] - mu32
+            g += (c.T @ c).astype(np.float64)
+        if vector:
+            w, v = eigh(g)
+            top = v[:, -1]
+        else:
+            w, top = eigh(g, eigvals_only=True), None
     w = np.maximum(w[::-1], 0.0) / (len(y) - 1)
     return mu, w, top
 
