@@ -34,7 +34,8 @@ Usage::
 TensorFlow start-up is included and reported apart) at N = 2,000, 5,000 and
 10,000 JPEGs, and the ``latentlab pca`` CLI on synthetic 256-d stores of
 50,000, 100,000 and 200,000 rows (made with ``latentlab.write_store``), and
-prints seconds, rows/s and a linear fit t = t0 + N·c (fixed cost, cost per row).
+prints CPU and wall seconds and a linear fit of CPU time = t0 + N·c (fixed
+cost, cost per row); CPU time does not depend on what else runs on the machine.
 """
 
 from __future__ import annotations
@@ -250,20 +251,27 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _timed(cmd: list[str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
+def _timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Run a command; return its CPU seconds (user + system, all threads), wall seconds and stdout."""
+    import resource
+
+    def children():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    c0, t0 = children(), time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, children() - c0
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-    return dt, r.stdout
+    return cpu, dt, r.stdout
 
 
 def _linear(ns, ts) -> str:
-    """Fit t = t0 + N * c; report c, t0 and the largest relative residual."""
+    """Fit cpu = t0 + N * c; report c, t0 and the largest relative residual."""
     c, t0 = np.polyfit(ns, ts, 1)
     resid = max(abs(t - (t0 + c * n)) / t for n, t in zip(ns, ts))
-    return f"t = {t0:.1f} s + N x {c * 1e3:.3g} ms (largest residual {resid:.0%}); marginal {1 / c:,.0f}/s"
+    return f"CPU time = {t0:.2f} s + N x {c * 1e3:.3g} ms (largest residual {resid:.1%})"
 
 
 def scaling(work: Path, repeat: int = 1) -> None:
@@ -275,19 +283,20 @@ def scaling(work: Path, repeat: int = 1) -> None:
     model_dir = work / "model"
     if not (model_dir / "encoder.keras").exists():
         _child("model", "--workdir", str(work))
-    startup, _ = _timed([sys.executable, "-c", "from latentlab._tf import import_keras; import_keras()"])
-    print(f"python + TensorFlow start-up: {startup:.1f} s (included in every encode time below); best of {repeat}")
+    startup, wall, _ = _timed([sys.executable, "-c", "from latentlab._tf import import_keras; import_keras()"])
+    print(f"python + TensorFlow start-up: {startup:.1f} s CPU, {wall:.1f} s wall (included below); best of {repeat}")
+    print("CPU = user + system seconds of the CLI process, all threads (does not depend on other load)")
     sizes, times = [2000, 5000, 10000], []
     for n in sizes:
         data = work / f"celeba_{n}"
         if not (data / "img_align_celeba").is_dir() or len(os.listdir(data / "img_align_celeba")) != n:
             shutil.rmtree(data, ignore_errors=True)
             make_celeba_layout(data, n, content="synthetic")
-        dt, out = min(_timed([*exe, "encode", "--model", str(model_dir), "--data", str(data), "--out",
-                              str(work / f"z_{n}.h5"), "--overwrite", "--quiet"]) for _ in range(repeat))
+        cpu, dt, out = min(_timed([*exe, "encode", "--model", str(model_dir), "--data", str(data), "--out",
+                                   str(work / f"z_{n}.h5"), "--overwrite", "--quiet"]) for _ in range(repeat))
         rate = out.split(" at ")[-1].split(" img/s")[0] if " at " in out else "?"
-        times.append(dt)
-        print(f"encode N={n:>7,}: {dt:6.1f} s wall ({n / dt:6.0f} img/s incl. start-up; {rate} img/s encoding)")
+        times.append(cpu)
+        print(f"encode N={n:>7,}: {cpu:6.1f} s CPU, {dt:6.1f} s wall ({rate} img/s after model load)")
     print(f"encode: {_linear(sizes, times)}")
     sizes, times = [50_000, 100_000, 200_000], []
     rng = np.random.default_rng(0)
@@ -296,9 +305,9 @@ def scaling(work: Path, repeat: int = 1) -> None:
         if not path.exists():
             z = rng.normal(size=(n, 256)).astype(np.float32) * np.linspace(3, 0.1, 256, dtype=np.float32) + 1.0
             write_store(path, z)
-        dt, _ = min(_timed([*exe, "pca", str(path), "--out", str(work / f"pca_{n}")]) for _ in range(repeat))
-        times.append(dt)
-        print(f"pca    N={n:>7,}: {dt:6.1f} s wall ({n / dt:8.0f} rows/s)")
+        cpu, dt, _ = min(_timed([*exe, "pca", str(path), "--out", str(work / f"pca_{n}")]) for _ in range(repeat))
+        times.append(cpu)
+        print(f"pca    N={n:>7,}: {cpu:6.2f} s CPU, {dt:6.2f} s wall")
     print(f"pca: {_linear(sizes, times)}")
 
 
