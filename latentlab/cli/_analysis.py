@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import app
+from ._common import reads_store
 
 _PARTITION_HELP = "Rows to analyse: train, val, test or all (default all)."
 _ENGINE_HELP = "numpy (in-process streaming) or dask (dask.array over the HDF5 chunks)."
@@ -38,6 +39,7 @@ def _fmt(v, spec=".4g") -> str:
 
 
 @app.command()
+@reads_store("store")
 def pca(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <store>_analysis next to the store).")] = None,
@@ -96,6 +98,7 @@ def _parse_pairs(values: list[str]) -> list[tuple[int, int]] | None:
 
 
 @app.command()
+@reads_store("store")
 def components(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <store>_analysis next to the store).")] = None,
@@ -124,6 +127,7 @@ def components(
 
 
 @app.command()
+@reads_store("store")
 def correlations(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     more_pairs: Annotated[Optional[list[str]], typer.Argument(help="More pairs after --pairs (e.g. --pairs 0,1 3,7).", show_default=False, metavar="I,J")] = None,
@@ -156,6 +160,7 @@ def correlations(
 
 
 @app.command()
+@reads_store("store")
 def radii(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <store>_analysis next to the store).")] = None,
@@ -184,6 +189,7 @@ def radii(
 
 
 @app.command("report")
+@reads_store("store")
 def report_cmd(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for report.html and its files.")],

@@ -13,6 +13,39 @@ DecoderFile = Annotated[Optional[Path], typer.Option("--decoder", help="Bring yo
 AllowIncomplete = Annotated[bool, typer.Option("--allow-incomplete", help="Analyse a store whose encode has not finished.")]
 
 
+def reads_store(store_param: str = "store"):
+    """Decorator for commands that read a z-store.
+
+    Adds ``--allow-incomplete`` and opens the store named by ``store_param``
+    once before the command runs, so a bad or incomplete store is refused
+    (one line, exit 2) before anything is written. Inside the command every
+    :func:`~latentlab.open_store` follows the flag.
+    """
+    import functools
+    import inspect
+
+    def decorate(func):
+        signature = inspect.signature(func, eval_str=True)
+        flag = inspect.Parameter("allow_incomplete", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=AllowIncomplete)
+
+        @functools.wraps(func)
+        def command(*args, allow_incomplete: bool = False, **kwargs):
+            from ..store import incomplete_stores_allowed, open_store
+
+            with incomplete_stores_allowed(allow_incomplete):
+                store = kwargs.get(store_param)
+                if store is not None:
+                    with open_store(store):
+                        pass
+                return func(*args, **kwargs)
+
+        command.__signature__ = signature.replace(parameters=[*signature.parameters.values(), flag])
+        command.__annotations__ = {**func.__annotations__, "allow_incomplete": AllowIncomplete}
+        return command
+
+    return decorate
+
+
 def parse_int_list(text: str, name: str, length: int | None = None) -> list[int]:
     """``"32,64,128,128"`` → ``[32, 64, 128, 128]`` with a one-line error."""
     from .._errors import LatentlabError

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import app
+from ._common import reads_store
 from ._common import DecoderFile, EncoderFile, ModelDir
 
 StoreOpt = Annotated[Path, typer.Option("--z", help="z-store HDF5 file.")]
@@ -44,6 +45,7 @@ def _write_outputs(result, out: Path, ncols: int, save_images, prefix: str, titl
 
 
 @app.command()
+@reads_store("z")
 def sample(
     z: StoreOpt,
     out: Annotated[Path, typer.Option("--out", help="Image grid PNG to write.")],
@@ -82,6 +84,7 @@ def sample(
 
 
 @app.command()
+@reads_store("z")
 def path(
     z: StoreOpt,
     out: Annotated[Path, typer.Option("--out", help="Image strip PNG to write.")],
@@ -110,6 +113,7 @@ def path(
 
 
 @app.command()
+@reads_store("z")
 def interpolate(
     z: StoreOpt,
     id_a: Annotated[str, typer.Argument(help="Id of the first stored image.")],
@@ -132,6 +136,7 @@ def interpolate(
 
 
 @app.command()
+@reads_store("z")
 def reconstruct(
     z: StoreOpt,
     out: Annotated[Path, typer.Option("--out", help="Grid PNG: originals above, reconstructions below.")],
@@ -163,6 +168,7 @@ def reconstruct(
 
 
 @app.command("compare-samplers")
+@reads_store("z")
 def compare_samplers_cmd(
     z: StoreOpt,
     out: Annotated[Path, typer.Option("--out", help="Output folder: compare.json, compare.csv, samplers.png, metrics.png.")],

@@ -14,7 +14,7 @@ Every analysis reads through :func:`open_store`, which is lazy: ``/z`` is
 streamed in chunks, never loaded whole unless asked (:meth:`ZStore.read_z`).
 """
 
-from ._reader import PARTITIONS, LazyRows, ZStore, open_store, partition_code
+from ._reader import PARTITIONS, LazyRows, ZStore, incomplete_stores_allowed, open_store, partition_code
 from ._writer import StoreWriter, write_store
 from ._merge import merge_stores
 
@@ -23,6 +23,7 @@ __all__ = [
     "LazyRows",
     "StoreWriter",
     "ZStore",
+    "incomplete_stores_allowed",
     "merge_stores",
     "open_store",
     "partition_code",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,15 +345,40 @@ class ZStore:
         return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
 
 
-def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False, allow_nonfinite: bool = False) -> ZStore:
+_INCOMPLETE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar("incomplete_allowed", default=False)
+
+
+@contextlib.contextmanager
+def incomplete_stores_allowed(allowed: bool = True):
+    """Within this block, :func:`open_store` accepts incomplete stores by default.
+
+    The CLI's ``--allow-incomplete`` uses it, so that every store an analysis
+    (or a report section) opens follows the one flag.
+
+    Examples
+    --------
+    >>> with incomplete_stores_allowed():                 # doctest: +SKIP
+    ...     fit_pca("partial.h5")
+    """
+    token = _INCOMPLETE_ALLOWED.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _INCOMPLETE_ALLOWED.reset(token)
+
+
+def open_store(
+    path: str | os.PathLike, *, allow_incomplete: bool | None = None, allow_nonfinite: bool = False
+) -> ZStore:
     """Open a z-store for reading.
 
     Parameters
     ----------
     path : path-like
-    allow_incomplete : bool, default False
+    allow_incomplete : bool, optional
         Open a store whose writer has not finished (``complete`` false);
-        only the fully written prefix of rows is visible.
+        only the fully written prefix of rows is visible. Default: False,
+        or True inside :func:`incomplete_stores_allowed`.
     allow_nonfinite : bool, default False
         Hand out NaN/Inf rows of ``/z``. By default every read of ``/z``
         (slices, ``iter_chunks``, ``read_z``, Dask) that meets one raises
@@ -371,6 +398,8 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False, allow
     ...     for block in store.iter_chunks():
     ...         print(block.shape)
     """
+    if allow_incomplete is None:
+        allow_incomplete = _INCOMPLETE_ALLOWED.get()
     return ZStore(path, allow_incomplete=allow_incomplete, allow_nonfinite=allow_nonfinite)
 
 
