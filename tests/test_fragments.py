@@ -116,6 +116,10 @@ def test_exact_knn_matches_brute_force_and_approximate_recall():
     assert how == "approximate"
     assert not np.any(ind_a == np.arange(600)[:, None])
     assert knn_recall(x, ind_a, n_queries=100) > 0.9
+    # the NN-descent effort is tunable (neighbours searched, candidates per iteration)
+    ind_b, dist_b, _ = knn_graph(x, k=6, method="approximate", n_build=12, max_candidates=8)
+    assert ind_b.shape == (600, 6) and np.all(np.diff(dist_b, axis=1) >= 0)
+    assert knn_recall(x, ind_b, n_queries=100) > 0.8
 
 
 def test_cosine_metric_and_small_n():
