@@ -314,6 +314,10 @@ def configure_model_threads(threads: int | str = "auto") -> bool:
 
 
 def _n_gpus() -> int:
+    import sys
+
+    if "tensorflow" not in sys.modules:  # no Keras model in this process (e.g. a NumPy encoder passed in)
+        return 0
     import tensorflow as tf
 
     return len(tf.config.list_physical_devices("GPU"))

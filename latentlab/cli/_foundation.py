@@ -104,7 +104,7 @@ def encode(
     partition: Annotated[str, typer.Option(help="CelebA partition: train, val, test or all.")] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Encode only the first N images.")] = None,
     crop: Annotated[Optional[str], typer.Option(help="Centre crop W,H (default: the model's).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass and per flushed block.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass (rows are committed per /z chunk, at least every 4,096).")] = 256,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted store.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) if any image cannot be decoded.")] = False,
