@@ -195,3 +195,16 @@ def test_source_and_model_problems(demo, celeba_dir, tmp_path, capsys):
         assert missing in err and str(broken) in err
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith((".lock", ".tmp"))] == []
+
+
+@pytest.mark.parametrize("name", STORE_COMMANDS)
+def test_every_store_command_offers_allow_incomplete(name):
+    assert "allow_incomplete" in {p.name for p in _store_commands()[name].params}
+
+
+@pytest.mark.parametrize("name", ["pca", "components", "correlations", "radii", "fragments"])
+def test_allow_incomplete_analyses_the_written_prefix(name, incomplete_store, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main([*_argv(name, incomplete_store, out, None), "--allow-incomplete"])
+    assert rc == 0, capsys.readouterr().err
+    assert _files_under(out)

@@ -8,9 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import app
+from ._common import reads_store
 
 
 @app.command()
+@reads_store("store")
 def fragments(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <store>_fragments next to the store).")] = None,
