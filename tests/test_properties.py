@@ -289,7 +289,7 @@ def test_reader_on_odd_layouts(tmp_path, layout):
     except StoreError as exc:
         assert "\n" not in str(exc)
         assert not valid or spec["nan"] or spec["complete"] not in (False, "false", 0), str(exc)
-        if spec["nan"] and valid and rows:
+        if spec["nan"] and valid and rows and "NaN" in str(exc):
             with open_store(path, allow_incomplete=True, allow_nonfinite=True) as s:
                 assert list(s.check_finite()) == [rows // 2] or s.n <= rows // 2
         return
