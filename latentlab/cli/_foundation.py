@@ -111,7 +111,7 @@ def encode(
     workers: Annotated[Optional[int], typer.Option(help="Decode threads (default: all cores).")] = None,
     shard: Annotated[Optional[str], typer.Option(help="Encode only shard I/N (0-based): a contiguous block of the rows; join the parts with `latentlab merge`.")] = None,
     distribute: Annotated[Optional[bool], typer.Option("--distribute/--no-distribute", help="Split batches over devices with tf.distribute.MirroredStrategy (default: when more than one GPU is visible).")] = None,
-    model_threads: Annotated[str, typer.Option(help="TensorFlow intra-op threads: a number, or auto (1 without GPU, so decode and model share the cores).")] = "auto",
+    model_threads: Annotated[str, typer.Option(help="TensorFlow intra-op threads: a number, or auto (TensorFlow's default, all cores; 1 can be faster on a busy machine).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> int:
     """Encode every image into a self-describing HDF5 z-store (streamed, resumable)."""

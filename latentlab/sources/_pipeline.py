@@ -4,34 +4,22 @@ Decoding releases the GIL (libjpeg-turbo through simplejpeg or Pillow, and
 Pillow's resize), so a thread pool decodes several images at once, straight
 into a preallocated batch buffer, while the model runs on the previous batch.
 
-JPEG files of the file-backed sources (CelebA, folder) take a fast path:
-the bytes are read in one call and decoded by simplejpeg (libjpeg-turbo, no
-Pillow file parsing), then cropped and resized by the same Pillow call as
-:func:`~latentlab.sources._base.decode_file`. The pixels are identical to
-``source.load`` (tested); anything the fast path does not handle (non-JPEG,
-CMYK, DCT-scaled drafts, unreadable or damaged files) goes through
-``decode_file``, so errors and their reasons are unchanged.
+Each image is ``source.load``: for JPEG files that is libjpeg-turbo at a
+reduced DCT scale (see :func:`~latentlab.sources._base.decode_file`), so the
+pipeline and a single ``load`` give the same pixels by construction.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ._base import ImageSource, Preprocessing, UndecodableImage, crop_box, decode_file, resize
-
-try:  # libjpeg-turbo without Pillow's per-file overhead; optional
-    import simplejpeg as _simplejpeg
-except ImportError:  # pragma: no cover - the Pillow path is used instead
-    _simplejpeg = None
+from ._base import ImageSource, Preprocessing, UndecodableImage
 
 #: Images per task handed to a decode thread.
 _TASK_SIZE = 32
@@ -52,62 +40,6 @@ class Batch:
     indices: np.ndarray
     images: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def fast_decode_file(path, prep: Preprocessing) -> np.ndarray:
-    """:func:`decode_file` with a faster JPEG path; same pixels, same errors.
-
-    A baseline or progressive JPEG in YCbCr or grey whose crop is less than
-    twice the target size (so ``decode_file`` would not use a DCT-scaled
-    draft) is read in one call and decoded by simplejpeg; everything else,
-    including every failure, is handed to ``decode_file``.
-    """
-    if _simplejpeg is None:
-        return decode_file(path, prep)
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO named *.jpg would block open()
-            return decode_file(path, prep)
-        with open(path, "rb") as fh:
-            data = fh.read()
-        if data[:3] != b"\xff\xd8\xff":
-            return decode_file(path, prep)
-        h, w, colorspace, _ = _simplejpeg.decode_jpeg_header(data)
-        if colorspace not in ("YCbCr", "Gray") or w * h > Image.MAX_IMAGE_PIXELS:
-            return decode_file(path, prep)
-        box = crop_box(w, h, prep.crop)
-        if min(box[2] - box[0], box[3] - box[1]) / prep.image_size >= 2:
-            return decode_file(path, prep)  # decode_file decodes a reduced-size draft
-        if colorspace == "Gray":
-            im = Image.fromarray(_simplejpeg.decode_jpeg(data, colorspace="GRAY")[:, :, 0], "L")
-        else:
-            im = Image.fromarray(_simplejpeg.decode_jpeg(data, colorspace="RGB"), "RGB")
-    except (OSError, ValueError):
-        return decode_file(path, prep)
-    return resize(im, box, prep)
-
-
-def _file_of(source: ImageSource) -> Callable[[int], Path] | None:
-    """``index -> file path`` for the file-backed sources whose ``load`` is plain ``decode_file``."""
-    from ._base import _Subset
-    from ._celeba import CelebASource
-    from ._folder import FolderSource
-
-    if isinstance(source, _Subset):
-        parent = _file_of(source.parent)
-        return None if parent is None else (lambda i: parent(int(source.indices[i])))
-    if type(source).load is CelebASource.load and isinstance(source, CelebASource):
-        return lambda i: source.image_dir / source.ids[i]
-    if type(source).load is FolderSource.load and isinstance(source, FolderSource):
-        return lambda i: source.root / source.ids[i]
-    return None
-
-
-def image_loader(source: ImageSource, prep: Preprocessing) -> Callable[[int], np.ndarray]:
-    """``index -> (S, S, C) uint8`` for ``source``: the fast file path where possible, else ``source.load``."""
-    file_of = _file_of(source)
-    if file_of is None or _simplejpeg is None:
-        return lambda i: source.load(i, prep)
-    return lambda i: fast_decode_file(file_of(i), prep)
 
 
 def _decode_task(load, ids, rows: np.ndarray, out: np.ndarray, ok: np.ndarray):
@@ -153,7 +85,9 @@ def iter_batches(
         rows = np.arange(len(source), dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     workers = workers or default_workers()
-    load = image_loader(source, prep)
+    def load(i: int) -> np.ndarray:
+        return source.load(i, prep)
+
     shape = (prep.image_size, prep.image_size, prep.channels)
     batches = [rows[s : s + batch_size] for s in range(0, len(rows), batch_size)]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="latentlab-decode") as pool:
