@@ -220,7 +220,7 @@ def main() -> None:
 
         # TensorFlow is imported (and its threads set, as the CLI does) before the clock starts;
         # its start-up is measured by --scaling.
-        from latentlab.encode import configure_model_threads
+        from latentlab.encoding import configure_model_threads
 
         configure_model_threads("auto")
         rounds = []

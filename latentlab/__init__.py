@@ -27,11 +27,18 @@ __all__ = [
 ]
 
 
+_SUBMODULES = ("sources", "model", "store", "analysis", "regions", "metrics", "generate", "plots", "report", "demo")
+
+
 def __getattr__(name):
     # Heavy entry points are imported on first use so that `import latentlab`
     # (and every analysis command) stays free of TensorFlow.
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name == "encode":
-        from .encode import encode
+        from .encoding import encode
 
         return encode
     if name == "train":

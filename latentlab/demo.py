@@ -58,7 +58,7 @@ def run_demo(
     log : callable, optional
         Called with progress messages.
     """
-    from .encode import encode
+    from .encoding import encode
     from .model import train
     from .sources import LFWSource
 

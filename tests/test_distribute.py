@@ -50,7 +50,7 @@ _TWO_REPLICAS = """
 import sys, numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from latentlab.encode import distributed_encoder
+from latentlab.encoding import distributed_encoder
 from latentlab.model import load_autoencoder
 ae = load_autoencoder(sys.argv[1])
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -83,7 +83,7 @@ def test_bad_shard_and_thread_options(rgb_model, celeba_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("threads", ["auto", 2])
 def test_configure_model_threads_never_fails_once_tensorflow_runs(threads):
-    from latentlab.encode import configure_model_threads
+    from latentlab.encoding import configure_model_threads
 
     import tensorflow as tf
 

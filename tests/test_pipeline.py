@@ -134,7 +134,7 @@ def test_special_files_do_not_block(tmp_path):
 @pytest.mark.parametrize("first", [0, 13])
 def test_write_behind_writes_whole_chunks_in_order(tmp_path, first):
     from latentlab import open_store
-    from latentlab.encode import _WriteBehind
+    from latentlab.encoding import _WriteBehind
     from latentlab.store import StoreWriter
 
     rng = np.random.default_rng(first)

@@ -4,7 +4,7 @@ Two kinds of real subprocesses are killed:
 
 * ``latentlab encode`` itself (the CLI, TensorFlow model), killed with SIGKILL at random
   moments chosen from a seeded generator while a reader in this process watches the file;
-* a small child that runs :func:`latentlab.encode.encode` with a NumPy stand-in encoder (so
+* a small child that runs :func:`latentlab.encoding.encode` with a NumPy stand-in encoder (so
   it starts in a second, not ten) and SIGKILLs itself at a chosen step of the writer: between
   the data rows and ``/ids``, while recording skipped images, while copying the prefix of a
   resume, just before the rename, while setting ``complete``, after it.
@@ -29,7 +29,7 @@ import pytest
 from latentlab import StoreError, open_store
 from latentlab._errors import LatentlabError
 from latentlab.cli import main
-from latentlab.encode import encode
+from latentlab.encoding import encode
 
 CHILD = r'''
 """Encode with a NumPy stand-in model and SIGKILL this process at a chosen step."""
@@ -116,7 +116,7 @@ def arm(point, out):
 if __name__ == "__main__":
     point, data, out, resume = sys.argv[1:5]
     arm(point, out)
-    import latentlab.encode as E
+    import latentlab.encoding as E
     E._WriteBehind.max_rows = 8  # commit every batch, so kills land between many commits
     E.encode(autoencoder=FakeAE(), data=data, dataset="celeba", out=out, batch_size=8, resume=resume == "1",
              workers=1, distribute=False)
@@ -126,7 +126,7 @@ if __name__ == "__main__":
 #: The real CLI; rows are committed every 16 instead of every 4,096 (or a whole /z chunk), and
 #: each commit is held back 15 ms, so that a 400-image encode has many commits for the kills to
 #: land between however fast the machine encodes.
-CLI = [sys.executable, "-c", "import sys, time, latentlab.encode as e; e._WriteBehind.max_rows = 16; "
+CLI = [sys.executable, "-c", "import sys, time, latentlab.encoding as e; e._WriteBehind.max_rows = 16; "
        "w = e._WriteBehind._write; e._WriteBehind._write = lambda self, k: (time.sleep(0.015), w(self, k))[1]; "
        "from latentlab.cli import main; sys.exit(main(sys.argv[1:]))"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}

@@ -10,7 +10,7 @@ import pytest
 
 from latentlab import open_store
 from latentlab.cli import main
-from latentlab.encode import parse_shard, shard_range
+from latentlab.encoding import parse_shard, shard_range
 from latentlab.store import merge_stores
 
 

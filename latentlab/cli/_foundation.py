@@ -30,7 +30,7 @@ def info(
         typer.echo(f"skipped     {len(skipped)} image(s)")
         for key in ("dataset", "source", "image_size", "channels", "model_sha256", "latentlab_version", "created"):
             if key in s.attrs:
-                typer.echo(f"{key:<11} {s.attrs[key]}")
+                typer.echo(f"{key:<11} {s.attrs[key]}" if len(key) < 12 else f"{key}\n{'':<11} {s.attrs[key]}")
         if check:
             bad = s.check_finite()
             if len(bad):
@@ -115,7 +115,7 @@ def encode(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> int:
     """Encode every image into a self-describing HDF5 z-store (streamed, resumable)."""
-    from ..encode import encode as encode_images
+    from ..encoding import encode as encode_images
     from ._common import progress_bar
 
     bar, update = progress_bar("encoding")
