@@ -130,3 +130,12 @@ def test_info_describes_the_store(demo, capsys):
     out = capsys.readouterr().out
     assert "rows        100" in out and "z_dim       16" in out and "complete    yes" in out
     assert "non-finite  none" in out and "lfw" in out
+
+
+def test_report_with_bring_your_own_model(demo, tmp_path, capsys):
+    out = tmp_path / "rep"
+    rc = main(["report", str(demo.store), "--out", str(out), "--sections", "overview,reconstructions",
+               "--encoder", str(demo.model_dir / "encoder.keras"), "--decoder", str(demo.model_dir / "decoder.keras")])
+    assert rc == 0, capsys.readouterr().err
+    page = (out / "report.html").read_text()
+    assert "<h2>Reconstructions" in page and "Mean squared pixel error" in page

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import app
-from ._common import reads_store
+from ._common import DecoderFile, EncoderFile, reads_store
 
 _PARTITION_HELP = "Rows to analyse: train, val, test or all (default all)."
 _ENGINE_HELP = "numpy (in-process streaming) or dask (dask.array over the HDF5 chunks)."
@@ -194,6 +194,8 @@ def report_cmd(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for report.html and its files.")],
     model: Annotated[Optional[Path], typer.Option("--model", help="Model directory (enables sections that decode).")] = None,
+    encoder: EncoderFile = None,
+    decoder: DecoderFile = None,
     sections: Annotated[Optional[str], typer.Option("--sections", help="Comma-separated sections (default all), e.g. components,pca.")] = None,
     partition: Annotated[Optional[str], typer.Option(help=_PARTITION_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed for subsamples.")] = 0,
@@ -206,7 +208,7 @@ def report_cmd(
 
     wanted = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
     page = build_report(
-        store, out, model_dir=model, sections=wanted, partition=partition, seed=seed, quick=quick,
+        store, out, model_dir=model, encoder_path=encoder, decoder_path=decoder, sections=wanted, partition=partition, seed=seed, quick=quick,
         options={"engine": engine, "scheduler": scheduler},
         progress=lambda name: typer.echo(f"  {name} …", err=True),
     )
