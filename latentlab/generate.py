@@ -114,7 +114,7 @@ def sample_images(
 
 def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None) -> Path:
     """Write ``result.images`` as one PNG image grid."""
-    from .plots import image_grid, tile_images
+    from .plots import image_grid, write_tiles_png
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,14 +124,8 @@ def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = F
         fig = image_grid(result.images, ncols=ncols, titles=result.labels if titles else None, title=title)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
-    else:  # pixel-exact tiling, no matplotlib margins
-        from PIL import Image
-
-        h = result.images.shape[1] if len(result.images) else 96
-        scale = max(1, 96 // max(h, 1))  # small faces are enlarged (nearest neighbour) to stay readable
-        tile = tile_images(np.repeat(np.repeat(result.images, scale, axis=1), scale, axis=2), ncols, pad=scale)
-        tile = (tile * 255 + 0.5).astype(np.uint8)
-        Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(path)
+    else:  # pixel-exact tiling, no matplotlib margins; small faces enlarged to stay readable
+        write_tiles_png(result.images, path, ncols=ncols, min_height=96)
     return path
 
 

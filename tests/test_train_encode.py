@@ -7,7 +7,6 @@ import shutil
 
 import h5py
 import numpy as np
-import pytest
 
 from latentlab import open_store
 from latentlab.cli import main

@@ -13,6 +13,8 @@ from .._errors import ModelError
 from ._config import CONFIG_FILE, ModelConfig, read_config
 
 ENCODER_FILE, DECODER_FILE = "encoder.keras", "decoder.keras"
+#: The whole autoencoder with optimizer state, saved after every epoch (for ``train --resume``).
+CHECKPOINT_FILE = "checkpoint.keras"
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -14,10 +14,9 @@ from .._tf import import_keras
 from .._errors import DataSourceError, LatentlabError, ModelError
 from .._version import __version__
 from ..sources import ImageSource, Preprocessing, load_all, open_source
-from ._config import CONFIG_FILE, ModelConfig, read_config
-from ._io import DECODER_FILE, ENCODER_FILE
+from ._config import ModelConfig, read_config
+from ._io import CHECKPOINT_FILE, ENCODER_FILE
 
-CHECKPOINT_FILE = "checkpoint.keras"
 HISTORY_FILE = "history.csv"
 #: Above this many bytes, decoded training images live in a memmap under MODEL_DIR/cache.
 _IN_MEMORY_LIMIT = 1 << 30
@@ -35,7 +34,6 @@ class TrainResult:
     final_loss: float | None
 
 
-_keras = import_keras
 
 
 def train(
@@ -153,7 +151,7 @@ def train(
     config.data["n_images"] = int(len(images))
     config.data["n_skipped"] = len(skipped)
 
-    keras = _keras()
+    keras = import_keras()
     keras.utils.set_random_seed(seed + config.epochs_done)
     from ._architecture import build_autoencoder, build_decoder, build_encoder
 
@@ -175,14 +173,16 @@ def train(
             )
             config.epochs_done = 0
 
-    batches = _ImageBatches(images, config.batch_size, flip=config.augment_flip, seed=seed + config.epochs_done)
+    from ._callbacks import EpochCheckpoint, ImageBatches, ReconstructionPreview
+
+    batches = ImageBatches(images, config.batch_size, flip=config.augment_flip, seed=seed + config.epochs_done)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
         # the checkpoint first: a kill between the two loses a history row, never an epoch of work
-        _EpochCheckpoint(out, config, encoder, decoder),
+        EpochCheckpoint(out, config, encoder, decoder),
         keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=resume),
-        _PreviewCallback(out / "previews", images[: min(8, len(images))]),
+        ReconstructionPreview(out / "previews", images[: min(8, len(images))]),
     ]
     start = config.epochs_done
     history = autoencoder.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks, verbose=verbose)
@@ -197,7 +197,7 @@ def training_strategy(distribute: bool | None = None):
     or when it is ``None`` and more than one GPU is visible; otherwise the
     default (single-device) strategy.
     """
-    _keras()
+    import_keras()
     import tensorflow as tf
 
     if distribute is False:
@@ -216,94 +216,3 @@ def _decode_training_images(source: ImageSource, prep: Preprocessing, out: Path)
     images, _, skipped = load_all(source, prep, out=buffer)
     # entries the listing could not even examine (symlink loops) count as skipped too
     return images, list(getattr(source, "listing_skipped", None) or []) + skipped
-
-
-def _atomic_save(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-class _ImageBatches:
-    """Keras ``PyDataset`` of uint8 images → (x, x) float32 batches, reshuffled each epoch."""
-
-    def __new__(cls, *args, **kwargs):
-        keras = _keras()
-
-        class Batches(keras.utils.PyDataset):
-            def __init__(self, images, batch_size, flip, seed):
-                super().__init__()
-                self.images, self.batch_size, self.flip = images, batch_size, flip
-                self.rng = np.random.default_rng(seed)
-                self.order = self.rng.permutation(len(images))
-
-            def __len__(self):
-                return math.ceil(len(self.images) / self.batch_size)
-
-            def __getitem__(self, idx):
-                rows = np.sort(self.order[idx * self.batch_size : (idx + 1) * self.batch_size])
-                x = self.images[rows].astype(np.float32) * (1.0 / 255.0)
-                if self.flip:
-                    flip = self.rng.random(len(x)) < 0.5
-                    x[flip] = x[flip, :, ::-1]
-                return x, x
-
-            def on_epoch_end(self):
-                self.order = self.rng.permutation(len(self.images))
-
-        return Batches(*args, **kwargs)
-
-
-class _EpochCheckpoint:
-    def __new__(cls, out: Path, config: ModelConfig, encoder, decoder):
-        keras = _keras()
-
-        class EpochCheckpoint(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                # Order matters for --resume: models first, then the config that says they are there.
-                _atomic_save(self.model, out / CHECKPOINT_FILE)
-                _atomic_save(encoder, out / ENCODER_FILE)
-                _atomic_save(decoder, out / DECODER_FILE)
-                config.epochs_done = epoch + 1
-                config.data["final_loss"] = float((logs or {}).get("loss", float("nan")))
-                config.save(out)
-
-        return EpochCheckpoint()
-
-
-class _PreviewCallback:
-    def __new__(cls, folder: Path, originals: np.ndarray):
-        keras = _keras()
-
-        class Preview(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                folder.mkdir(parents=True, exist_ok=True)
-                x = originals.astype(np.float32) / 255.0
-                recon = np.asarray(self.model(x, training=False))
-                save_comparison_png(originals, recon, folder / f"epoch_{epoch + 1:03d}.png")
-
-        return Preview()
-
-
-def save_comparison_png(originals: np.ndarray, reconstructions: np.ndarray, path: Path, min_size: int = 64) -> Path:
-    """Originals in the top row, reconstructions below, as one PNG (no matplotlib)."""
-    from PIL import Image
-
-    def to_u8(a):
-        a = np.asarray(a)
-        return a if a.dtype == np.uint8 else np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
-
-    top, bottom = to_u8(originals), to_u8(reconstructions)
-    n, h, w, c = top.shape
-    grid = np.full((2 * h + 3, n * (w + 1) + 1, c), 255, np.uint8)
-    for i in range(n):
-        x0 = 1 + i * (w + 1)
-        grid[1 : 1 + h, x0 : x0 + w] = top[i]
-        grid[2 + h : 2 + 2 * h, x0 : x0 + w] = bottom[i]
-    img = Image.fromarray(grid[:, :, 0] if c == 1 else grid)
-    scale = max(1, math.ceil(min_size / h))
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path

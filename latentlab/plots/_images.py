@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["reconstruction_grid", "training_history"]
+__all__ = ["reconstruction_grid", "tile_images", "training_history", "write_tiles_png"]
 
 
-def _as_display(images) -> np.ndarray:
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 1)
-    return a[..., 0] if a.ndim == 4 and a.shape[-1] == 1 else a
+def _display(images) -> np.ndarray:
+    """(n, H, W[, C]) uint8 0–255 or float 0–1 → float (n, H, W, C) in [0, 1]."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"images: expected (n, H, W, C), got shape {x.shape}")
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return np.clip(x, 0.0, 1.0)
+
+
+def tile_images(images, ncols: int = 8, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Tile images into one (rows·H, ncols·W, C) float array in [0, 1] with ``pad`` pixels between."""
+    x = _display(images)
+    n, h, w, c = x.shape
+    ncols = max(1, min(int(ncols), max(n, 1)))
+    nrows = max(1, math.ceil(n / ncols))
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad, c), fill, dtype=np.float32)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        out[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = x[i]
+    return out
+
+
+def write_tiles_png(images, path, *, ncols: int = 8, min_height: int = 64):
+    """Tile images into one PNG, pixel-exact (no matplotlib), small ones enlarged by nearest neighbour.
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    x = _display(images)
+    scale = max(1, math.ceil(min_height / max(x.shape[1], 1))) if len(x) else 1
+    tile = tile_images(np.repeat(np.repeat(x, scale, axis=1), scale, axis=2), ncols, pad=scale)
+    tile = (tile * 255 + 0.5).astype(np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(path)
+    return path
 
 
 def reconstruction_grid(originals, reconstructions, *, ids=None, ax=None):
@@ -32,24 +72,15 @@ def reconstruction_grid(originals, reconstructions, *, ids=None, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    top, bottom = _as_display(originals), _as_display(reconstructions)
-    if top.dtype == np.uint8:
-        top = top / 255.0
-    if bottom.dtype == np.uint8:
-        bottom = bottom / 255.0
-    n = len(top)
+    top, bottom = _display(originals), _display(reconstructions)
+    n, h, w = top.shape[:3]
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(4, 1.2 * n), 2.6))
     else:
         fig = ax.figure
-    h, w = top.shape[1:3]
-    mosaic = np.ones((2 * h + 2, n * (w + 2)) + top.shape[3:], dtype=np.float32)
-    for i in range(n):
-        x0 = i * (w + 2) + 1
-        mosaic[:h, x0 : x0 + w] = top[i]
-        mosaic[h + 2 :, x0 : x0 + w] = bottom[i]
-    ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([(i * (w + 2) + 1 + w / 2) for i in range(n)])
+    mosaic = tile_images(np.concatenate([top, bottom]), ncols=n, pad=2)
+    ax.imshow(mosaic[:, :, 0] if mosaic.shape[2] == 1 else mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([i * (w + 2) + w / 2 for i in range(n)])
     ax.set_xticklabels([str(s)[-12:] for s in ids] if ids is not None else [""] * n, fontsize=7, rotation=30)
     ax.set_yticks([h / 2, h + 2 + h / 2])
     ax.set_yticklabels(["original", "decoded"])

@@ -6,31 +6,9 @@ import math
 
 import numpy as np
 
-__all__ = ["image_grid", "metric_bars", "sampler_grids", "tile_images"]
+from ._images import _display, tile_images
 
-
-def _display(images) -> np.ndarray:
-    """(n, H, W[, C]) uint8 0–255 or float 0–1 → float (n, H, W, C) in [0, 1]."""
-    x = np.asarray(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise ValueError(f"images: expected (n, H, W, C), got shape {x.shape}")
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return np.clip(x, 0.0, 1.0)
-
-
-def tile_images(images, ncols: int = 8, pad: int = 1, fill: float = 1.0) -> np.ndarray:
-    """Tile images into one (rows·H, ncols·W, C) float array in [0, 1] with ``pad`` pixels between."""
-    x = _display(images)
-    n, h, w, c = x.shape
-    ncols = max(1, min(int(ncols), max(n, 1)))
-    nrows = max(1, math.ceil(n / ncols))
-    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad, c), fill, dtype=np.float32)
-    for i in range(n):
-        r, col = divmod(i, ncols)
-        out[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = x[i]
-    return out
+__all__ = ["image_grid", "metric_bars", "sampler_grids"]
 
 
 def _show(ax, tile):

@@ -1,4 +1,4 @@
-"""Report sections owned by the foundation: the store overview and reconstructions."""
+"""Report sections owned by the foundation: what the store is, and how well the model reconstructs."""
 
 from __future__ import annotations
 
@@ -6,56 +6,31 @@ import numpy as np
 
 from ._html import Section, figure_html, paragraph, png_html, table_html
 
+_PROVENANCE = ("dataset", "source", "image_size", "channels", "crop", "model", "model_sha256", "latentlab_version", "created")
+
 
 def overview_section(ctx) -> Section:
-    """Provenance and a first summary of the z-points (streamed)."""
-    from ..store import open_store
+    """Size, partitions and provenance of the store (the distributions follow in their own sections)."""
+    from ..store import PARTITIONS, open_store
 
     with open_store(ctx.store_path) as s:
+        rows = [("points N", s.n), ("z_dim", s.z_dim), ("skipped images", len(s.skipped()))]
+        if s.partition is not None:
+            counts = np.bincount(s.partition[:].astype(np.int64) + 1, minlength=4)  # -1 (unlisted) → bin 0
+            rows += [(f"partition {name}", int(counts[code + 1])) for name, code in PARTITIONS.items()]
+        rows.append(("attributes", len(s.attribute_names) if s.attributes is not None else "none"))
+        prov = [(k, str(s.attrs[k])) for k in _PROVENANCE if k in s.attrs]
         n, d = s.n, s.z_dim
-        total = np.zeros(d)
-        total_sq = np.zeros(d)
-        norms = []
-        for block in s.iter_chunks():
-            total += block.sum(axis=0)
-            total_sq += (block**2).sum(axis=0)
-            norms.append(np.linalg.norm(block, axis=1))
-        mean = total / max(n, 1)
-        std = np.sqrt(np.maximum(total_sq / max(n, 1) - mean**2, 0))
-        norms = np.concatenate(norms) if norms else np.empty(0)
-        prov = [(k, s.attrs[k]) for k in ("dataset", "source", "image_size", "channels", "model_sha256", "created") if k in s.attrs]
-        skipped = len(s.skipped())
-        has_part = s.partition is not None
-    rows = [
-        ("points N", n), ("z_dim", d), ("partitions", "yes" if has_part else "no"), ("skipped images", skipped),
-        ("mean ‖z‖", float(norms.mean()) if n else float("nan")),
-        ("‖mean‖ (centre offset)", float(np.linalg.norm(mean))),
-        ("mean component std", float(std.mean())),
-        ("centre offset / mean std", float(np.linalg.norm(mean) / std.mean()) if std.mean() > 0 else float("nan")),
-    ]
-    body = table_html(rows, ["quantity", "value"]) + table_html([(k, str(v)) for k, v in prov], ["provenance", ""])
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-    order = np.arange(d)
-    axes[0].errorbar(order, mean, yerr=std, fmt="o", ms=3, capsize=2)
-    axes[0].axhline(0, color="k", lw=0.6)
-    axes[0].set(xlabel="component", ylabel="mean ± std", title="components")
-    axes[1].hist(norms, bins=min(50, max(10, n // 5)), color="tab:blue", alpha=0.8)
-    axes[1].set(xlabel="‖z‖", ylabel="points", title="radii")
-    fig.tight_layout()
-    body += figure_html(fig, "Left: mean ± std of every latent component; right: histogram of the radii ‖z‖ of all points.")
+    body = table_html(rows, ["quantity", "value"]) + table_html(prov, ["provenance", ""])
     return Section("Overview", body, data={"n": n, "z_dim": d})
 
 
 def reconstruction_section(ctx) -> Section | None:
-    """Training curve, last training preview, and originals vs reconstructions of stored images."""
+    """Training curve, last training preview, and stored images against the decoding of their z-points."""
     if not ctx.has_model:
         return None
-    from ..model import load_autoencoder
-    from ..plots import reconstruction_grid, training_history
-    from ..sources import Preprocessing, open_source
-    from ..store import open_store
+    from ..generate import reconstruct
+    from ..plots import image_grid, reconstruction_grid, training_history
 
     body = ""
     if ctx.model_dir is not None:
@@ -65,22 +40,13 @@ def reconstruction_section(ctx) -> Section | None:
         previews = sorted((ctx.model_dir / "previews").glob("epoch_*.png"))
         if previews:
             body += png_html(previews[-1], f"Training preview after the last epoch ({previews[-1].name}): originals above, reconstructions below.")
-    ae = load_autoencoder(ctx.model_dir, encoder=ctx.encoder_path, decoder=ctx.decoder_path)
-    with open_store(ctx.store_path) as s:
-        ids = list(s.read_ids()[: min(10, s.n)])
-        dataset, location = s.attrs.get("dataset"), s.attrs.get("source")
-        crop = s.attrs.get("crop")
-    try:
-        src = open_source(dataset, None if dataset == "lfw" else location)
-    except Exception as exc:  # the images may not be on this machine any more
-        return Section("Reconstructions", body + paragraph(f"Images of the store are not available here ({exc}); no reconstructions shown."))
-    lookup = {name: i for i, name in enumerate(src.ids)}
-    prep = Preprocessing(ae.image_size, ae.channels, tuple(crop) if isinstance(crop, list) else None)
-    rows = [lookup[i] for i in ids if i in lookup]
-    originals = np.stack([src.load(r, prep) for r in rows])
-    recon = ae.decode(ae.encode(originals))
-    mse = float(np.mean((originals / 255.0 - recon) ** 2))
-    body += figure_html(reconstruction_grid(originals, recon, ids=[src.ids[r] for r in rows]),
-                        f"The first {len(rows)} stored images (top) and the decoder's reconstruction of their z-points (bottom).")
+    originals, decoded = reconstruct(ctx.store_path, n=10, model_dir=ctx.model_dir, encoder=ctx.encoder_path, decoder=ctx.decoder_path)
+    if originals is None:
+        body += figure_html(image_grid(decoded.images, ncols=10, titles=decoded.labels),
+                            "The decoder's images of the first stored z-points (the original images are not on this machine).")
+        return Section("Reconstructions", body + paragraph(decoded.info.get("originals_note", "")))
+    mse = float(np.mean((originals / 255.0 - decoded.images) ** 2))
+    body += figure_html(reconstruction_grid(originals, decoded.images, ids=decoded.labels),
+                        f"The first {len(originals)} stored images (top) and the decoder's images of their stored z-points (bottom).")
     body += paragraph(f"Mean squared pixel error of these reconstructions: {mse:.4f} (pixels in [0, 1]).")
     return Section("Reconstructions", body, data={"mse": mse})
