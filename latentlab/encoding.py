@@ -114,8 +114,8 @@ def encode(
     shard = parse_shard(shard) if shard is not None else None
     if shard is not None:
         n_source = len(source)
-        start, stop = shard_range(n_source, *shard)
-        source = source.subset(np.arange(start, stop))
+        shard_start, shard_stop = shard_range(n_source, *shard)
+        source = source.subset(np.arange(shard_start, shard_stop))
         if shard[0] != 0:  # listing problems are recorded once, by shard 0
             source.listing_skipped = []
     if autoencoder is None:
@@ -141,14 +141,13 @@ def encode(
         "model_sha256": ae.sha256,
     }
     if shard is not None:
-        attrs.update(shard_index=shard[0], shard_count=shard[1], shard_start=start, shard_stop=stop,
+        attrs.update(shard_index=shard[0], shard_count=shard[1], shard_start=shard_start, shard_stop=shard_stop,
                      source_rows=n_source)
     encode_batch = distributed_encoder(ae) if distribute or (distribute is None and _n_gpus() > 1) else ae.encode_batch
     writer = StoreWriter(
         out, ae.z_dim, attrs=attrs, attribute_names=source.attribute_names,
         has_partition=source.partition is not None,
         mode="resume" if resume else ("overwrite" if overwrite else "create"),
-        chunk_rows=None,
     )
     start = time.perf_counter()
     skipped: list[tuple[str, str]] = []
@@ -299,13 +298,13 @@ def configure_model_threads(threads: int | str = "auto") -> bool:
     2,100 img/s for the reference encoder, the decode threads filling the
     gaps); pass 1 when other jobs hold some of the cores.
     """
+    if threads == "auto":
+        return False
     from ._tf import import_keras
 
     import_keras()
     import tensorflow as tf
 
-    if threads == "auto":
-        return False
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
     except RuntimeError:  # TensorFlow already running in this process: keep its setting

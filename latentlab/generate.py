@@ -8,7 +8,6 @@ import TensorFlow.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
