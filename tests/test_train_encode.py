@@ -138,3 +138,13 @@ def test_report_with_bring_your_own_model(demo, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     page = (out / "report.html").read_text()
     assert "<h2>Reconstructions" in page and "Mean squared pixel error" in page
+
+
+def test_report_refuses_half_a_model(demo, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", str(demo.store), "--out", str(out), "--encoder", str(demo.model_dir / "encoder.keras")]) == 2
+    err = _err(capsys)
+    assert "needs both --encoder and --decoder" in err and len(err.splitlines()) == 1
+    assert main(["report", str(demo.store), "--out", str(out), "--model", str(tmp_path / "nope")]) == 2
+    assert "no such model directory" in _err(capsys)
+    assert not out.exists()

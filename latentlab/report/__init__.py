@@ -113,9 +113,15 @@ def build_report(
     """
     from ..store import open_store
 
+    from .._errors import ModelError
+
     store_path, out_dir = Path(store_path), Path(out_dir)
     with open_store(store_path):  # validate up front: one clear error, nothing written
         pass
+    if (encoder_path is None) != (decoder_path is None):
+        raise ModelError("a bring-your-own model needs both --encoder and --decoder")
+    if model_dir is not None and not Path(model_dir).is_dir():
+        raise ModelError(f"{model_dir}: no such model directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(
         store_path=store_path,
