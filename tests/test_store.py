@@ -104,3 +104,39 @@ def test_bad_files_give_one_clear_error(tmp_path, make, message):
         open_store(path)
     with pytest.raises(StoreError, match="no such file"):
         open_store(tmp_path / "missing.h5")
+
+
+_KILLED_WRITER = """
+import os, sys, numpy as np
+from latentlab import StoreWriter
+w = StoreWriter(sys.argv[1], 8)
+w.append(np.repeat(np.arange(30, dtype=np.float32)[:, None], 8, axis=1), [f"0-{j}" for j in range(30)])
+os._exit(0)  # dies like a SIGKILL: no close, SWMR flags left set
+"""
+
+
+def test_killed_writer_caught_mid_flush_is_read_and_resumed(tmp_path):
+    # A SWMR writer's superblock counts space reserved at the end of the file
+    # before a flush has written it; a reader (or a resume) that comes between
+    # the two, or after a kill there, sees a file shorter than its superblock.
+    import subprocess
+    import sys
+
+    path = tmp_path / "z.h5"
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], check=True)
+    data = path.read_bytes()
+    unwritten = min(len(data) - len(data.rstrip(b"\0")), 4096)
+    assert unwritten > 0  # reserved, never-written tail
+    path.write_bytes(data[:-unwritten])
+    with pytest.raises(OSError, match="truncated file"):
+        h5py.File(path, "r")
+    with open_store(path, allow_incomplete=True) as s:
+        assert s.n == 30 and not s.complete
+        np.testing.assert_array_equal(s.read_z()[:, 0], np.arange(30))
+        assert s.read_ids()[29] == "0-29"
+    w = StoreWriter(path, 8, mode="resume")
+    assert len(w.resumed_ids) == 30
+    w.append(np.full((5, 8), 3.0), [f"3-{j}" for j in range(5)])
+    w.close()
+    with open_store(path) as s:
+        assert s.n == 35 and s.complete and s.read_ids()[-1] == "3-4"

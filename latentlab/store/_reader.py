@@ -425,17 +425,49 @@ def _open_h5(path: Path) -> h5py.File:
     except Exception as exc:
         first = _short(exc) or type(exc).__name__
     # A writer that is still running (or was killed) holds the file in SWMR
-    # mode; SWMR readers may still open it and see the flushed prefix. Only
+    # mode; SWMR readers may still open it and see the committed prefix. Only
     # that case falls back to SWMR: a SWMR open skips HDF5's truncation check,
-    # and libhdf5 can loop forever on a truncated file.
-    if "already open for write" not in first and "consistency flags" not in first:
-        if "truncated file" in first:
+    # and libhdf5 can loop forever on a truncated file. A SWMR writer's file
+    # may also look truncated: its superblock already counts space reserved
+    # at the end of the file that no flush has written yet (a live writer
+    # between two flushes, or one killed there). The superblock's SWMR flag
+    # tells that case from a closed store that was cut short.
+    swmr_writer = "already open for write" in first or "consistency flags" in first
+    if "truncated file" in first:
+        swmr_writer = _swmr_write_flag(path)
+        if not swmr_writer:
             raise StoreError(f"{path}: truncated HDF5 file ({first})")
+    if not swmr_writer:
         raise StoreError(f"{path}: cannot open HDF5 file ({first})")
     try:
         return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
     except Exception as exc:
         raise StoreError(f"{path}: cannot open HDF5 file ({_short(exc) or type(exc).__name__})") from None
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _swmr_write_flag(path: Path) -> bool:
+    """Whether the superblock says a SWMR writer has (or had) the file open.
+
+    Superblock versions 2 and 3 keep the file consistency flags in byte 11
+    after the signature; bit 2 is "opened for SWMR writing". The signature sits
+    at offset 0, 512, 1024, 2048… (a user block may precede it).
+    """
+    try:
+        with open(path, "rb") as fh:
+            offset = 0
+            while True:
+                fh.seek(offset)
+                head = fh.read(12)
+                if len(head) < 12:
+                    return False
+                if head[:8] == _HDF5_SIGNATURE:
+                    return head[8] >= 2 and bool(head[11] & 0x04)
+                offset = 512 if offset == 0 else offset * 2
+    except OSError:
+        return False
 
 
 def _dataset(f: h5py.File, key: str, name: Path) -> h5py.Dataset | None:
