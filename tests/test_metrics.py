@@ -75,12 +75,25 @@ def test_on_data_fraction():
     onto = on_data_fraction(rng.normal(size=(400, 4)), real, k=5, quantile=0.95)
     assert 0.85 < onto.fraction <= 1.0
     assert 0.7 < onto.median_ratio < 1.3
-    # the reference itself: leave-one-out distances ≤ quantile by construction (not LOO here: closer)
-    assert on_data_fraction(real, real).fraction >= 0.95
+    assert onto.fraction + onto.too_close + onto.too_far == pytest.approx(1.0)
     off = on_data_fraction(rng.normal(size=(400, 4)) * 4, real)
-    assert off.fraction < 0.3 and off.median_ratio > 2
+    assert off.fraction < 0.3 and off.median_ratio > 2 and off.too_far > 0.7
     d = kth_neighbour_distance(real[:10] + 0.01, real, 5)
-    assert on_data_fraction(real[:10] + 0.01, real).fraction == np.mean(d <= onto.threshold)
+    inside = (d >= onto.lower) & (d <= onto.upper)
+    assert on_data_fraction(real[:10] + 0.01, real).fraction == np.mean(inside)
+
+
+def test_on_data_fraction_sees_the_empty_interior_of_a_shell():
+    # In 64 dimensions a N(0, I) cloud is a thin shell of radius ~8. Points drawn near its centre
+    # are closer to their k nearest real points than real points are to each other: off the data,
+    # although a one-sided distance threshold would accept every one of them.
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(2000, 64))
+    inner = on_data_fraction(0.3 * rng.normal(size=(500, 64)), real)
+    assert inner.fraction < 0.05 and inner.too_close > 0.95 and inner.median_ratio < 1
+    assert np.mean(kth_neighbour_distance(0.3 * rng.normal(size=(500, 64)), real, 5) <= inner.upper) == 1.0
+    same = on_data_fraction(rng.normal(size=(500, 64)), real)
+    assert 0.88 < same.fraction <= 1.0
     with pytest.raises(LatentlabError, match="quantile"):
         on_data_fraction(real, real, quantile=0)
 

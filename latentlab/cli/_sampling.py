@@ -206,7 +206,7 @@ def compare_samplers_cmd(
                               progress=lambda name: typer.echo(f"  {name} …"), **model_kw)
     st = result.settings
     typer.echo(f"{st['n']} samples per sampler; fit on {st['n_fit']} rows ({st['split']}); reference: {st['reference']}")
-    head = f"{'sampler':<15}{'heldout ll':>11}{'on-data':>9}{'knn ratio':>10}{'prec':>7}{'recall':>7}{'dens':>7}{'cover':>7}{'re-enc':>8}"
+    head = f"{'sampler':<15}{'heldout ll':>11}{'on-data':>9}{'too close':>10}{'knn ratio':>10}{'prec':>7}{'recall':>7}{'dens':>7}{'cover':>7}{'re-enc':>8}"
     typer.echo(head)
 
     def f(v, spec):
@@ -214,7 +214,7 @@ def compare_samplers_cmd(
 
     for r in result.rows:
         typer.echo(f"{r['sampler']:<15}{f(r['heldout_loglik'], '.4g'):>11}{f(r['on_data_fraction'], '.3f'):>9}"
-                   f"{f(r['knn_distance_ratio'], '.3f'):>10}{f(r['precision'], '.3f'):>7}{f(r['recall'], '.3f'):>7}"
+                   f"{f(r['too_close_fraction'], '.3f'):>10}{f(r['knn_distance_ratio'], '.3f'):>10}{f(r['precision'], '.3f'):>7}{f(r['recall'], '.3f'):>7}"
                    f"{f(r['density'], '.3f'):>7}{f(r['coverage'], '.3f'):>7}{f(r['reencoding_error'], '.3f'):>8}")
     for name, why in result.skipped.items():
         typer.echo(f"skipped {name}: {why}")

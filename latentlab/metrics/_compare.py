@@ -31,6 +31,7 @@ CSV_COLUMNS = [
     "heldout_loglik_inside",
     "heldout_inside",
     "on_data_fraction",
+    "too_close_fraction",
     "knn_distance_ratio",
     "precision",
     "recall",
@@ -149,7 +150,8 @@ def compare_samplers(
     n : int, default 1000
         Samples per sampler.
     k, quantile
-        k-NN size for PRDC and the on-data fraction, and the on-data quantile.
+        k-NN size for PRDC and the on-data fraction, and the central share of the
+        real points' k-NN distances that counts as on the data.
     partition : str, default 'train'
         Fit partition; val + test are held out (a seeded random 20 % when the
         store has no partition).
@@ -263,6 +265,7 @@ def compare_samplers(
             heldout_loglik_inside=_finite(held.mean_loglik_inside) if held else None,
             heldout_inside=held.inside if held else None,
             on_data_fraction=od.fraction,
+            too_close_fraction=od.too_close,
             knn_distance_ratio=od.median_ratio,
             precision=pr.precision,
             recall=pr.recall,

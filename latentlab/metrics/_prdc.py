@@ -2,8 +2,9 @@
 
 * :func:`prdc` — precision / recall / density / coverage (Naeem et al. 2020).
 * :func:`on_data_fraction` — share of samples that lie "on the data": their
-  k-NN distance to the real points is within the ``quantile`` of the real
-  points' own (leave-one-out) k-NN distances.
+  k-NN distance to the real points falls within the central ``quantile`` of
+  the real points' own (leave-one-out) k-NN distances — neither farther from
+  the data nor more crowded by it than real points are.
 
 Distances are computed block by block (``chunk_rows`` × M at a time, about
 32 MiB by default), never as a full N × M matrix.
@@ -145,16 +146,25 @@ class OnDataResult:
     Attributes
     ----------
     fraction : float
-        Share of samples whose k-NN distance to the real points is ≤ ``threshold``.
-    threshold : float
-        The ``quantile`` of the real points' leave-one-out k-NN distances.
+        Share of samples whose k-NN distance to the real points lies in
+        ``[lower, upper]``.
+    lower, upper : float
+        The ``(1 - quantile) / 2`` and ``(1 + quantile) / 2`` quantiles of the
+        real points' leave-one-out k-NN distances.
+    too_close, too_far : float
+        Share of samples below ``lower`` (closer to k real points than real
+        points ever are: in many dimensions, the empty interior of the cloud)
+        and above ``upper`` (off the data).
     median_ratio : float
         Median sample k-NN distance / median real k-NN distance (1 = as close
         as the real points are to each other).
     """
 
     fraction: float
-    threshold: float
+    lower: float
+    upper: float
+    too_close: float
+    too_far: float
     median_ratio: float
     k: int
     quantile: float
@@ -174,9 +184,28 @@ def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk
     real : array (m, d)
     k : int, default 5
     quantile : float, default 0.95
-        A sample is on the data when its k-th nearest real point is no
-        farther than this quantile of the real points' leave-one-out k-NN
-        distances (so about ``quantile`` of held-in real points qualify).
+        A sample is on the data when the distance to its k-th nearest real
+        point lies within the central ``quantile`` of the real points'
+        leave-one-out k-NN distances, so a sampler that draws from the data's
+        own distribution scores about ``quantile``.
+
+    Notes
+    -----
+    The band is two-sided because of how high-dimensional clouds look: the
+    real points sit in a thin shell, and a point in the shell's empty
+    interior is *closer* to its k nearest real points than the real points
+    are to each other. A one-sided test would call such samples (N(0, I)
+    inside an off-centre, wider cloud, say) "on the data"; here they count
+    as ``too_close``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> real = rng.normal(size=(1000, 64))
+    >>> on_data_fraction(rng.normal(size=(500, 64)), real).fraction > 0.8
+    True
+    >>> on_data_fraction(0.3 * rng.normal(size=(500, 64)), real).too_close
+    1.0
     """
     if not 0 < quantile <= 1:
         raise LatentlabError(f"quantile must be in (0, 1], got {quantile}")
@@ -184,12 +213,15 @@ def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk
     if samples.shape[1] != real.shape[1]:
         raise LatentlabError(f"samples have dimension {samples.shape[1]}, real points {real.shape[1]}")
     r_real = knn_radii(real, k, chunk_rows=chunk_rows)
-    thr = float(np.quantile(r_real, quantile))
+    lower, upper = (float(v) for v in np.quantile(r_real, [(1 - quantile) / 2, (1 + quantile) / 2]))
     d = kth_neighbour_distance(samples, real, k, chunk_rows=chunk_rows)
     med = float(np.median(r_real))
     return OnDataResult(
-        fraction=float((d <= thr).mean()),
-        threshold=thr,
+        fraction=float(((d >= lower) & (d <= upper)).mean()),
+        lower=lower,
+        upper=upper,
+        too_close=float((d < lower).mean()),
+        too_far=float((d > upper).mean()),
         median_ratio=float(np.median(d) / med) if med > 0 else float("inf"),
         k=int(k),
         quantile=float(quantile),

@@ -13,6 +13,7 @@ _TABLE = [
     ("heldout_loglik", "held-out log-lik"),
     ("heldout_inside", "held-out inside"),
     ("on_data_fraction", "on-data"),
+    ("too_close_fraction", "too close"),
     ("knn_distance_ratio", "k-NN dist. ratio"),
     ("precision", "precision"),
     ("recall", "recall"),
@@ -52,8 +53,9 @@ def samplers_section(ctx):
     body = paragraph(
         f"Each sampler (a region of latent space) is fitted on {st['n_fit']} points ({st['split']}) and draws "
         f"{st['n']} z-points (seed {st['seed']}); all are compared with the same {st['n_reference']} real points "
-        f"({st['reference']}). On-data: share of samples whose {st['k']}-NN distance to the real points is within "
-        f"the {st['quantile']:.0%} quantile of the real points' own; precision/recall/density/coverage after "
+        f"({st['reference']}). On-data: share of samples whose {st['k']}-NN distance to the real points lies within "
+        f"the central {st['quantile']:.0%} of the real points' own (too close: below it, the empty interior of a "
+        f"high-dimensional cloud); precision/recall/density/coverage after "
         f"Naeem et al. (2020), k={st['k']}."
     )
     body += table_html(rows, heads, floatfmt=".3g")
