@@ -17,27 +17,22 @@ FIGURES = {
 
 
 def fragment_figures(result):
-    """Yield ``(file name, Figure, caption)`` for every fragment figure."""
+    """Yield ``(file name, caption, Figure)`` for every fragment figure."""
     from .. import plots
 
     for name, (spec, caption) in FIGURES.items():
         func, _, by = spec.partition(":")
         fig = getattr(plots, func)(result, by=by) if by else getattr(plots, func)(result)
-        yield name, fig, caption
+        yield name, caption, fig
 
 
 def write_fragment_figures(result, out_dir) -> list[tuple[Path, str]]:
     """Save every fragment figure as PNG into ``out_dir``; returns ``(path, caption)`` pairs."""
-    import matplotlib.pyplot as plt
+    from ._sections import save_figures
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, fig, caption in fragment_figures(result):
-        fig.savefig(out / name, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        paths.append((out / name, caption))
-    return paths
+    return [(out / name, caption) for name, caption in save_figures(out, fragment_figures(result))]
 
 
 def _summary_html(result) -> str:
@@ -101,6 +96,6 @@ def fragments_section(ctx):
         result = find_fragments(ctx.store_path, partition=ctx.partition, random_state=ctx.seed, **opts)
         result.save(ctx.out_dir)
     body = [_summary_html(result)]
-    for _, fig, caption in fragment_figures(result):
+    for _, caption, fig in fragment_figures(result):
         body.append(figure_html(fig, caption))
     return Section("Fragments and filaments", "".join(body), data=result.to_dict())

@@ -137,16 +137,11 @@ def knn_recall(x, indices: np.ndarray, *, n_queries: int = 200, random_state: in
     -------
     float in [0, 1]
     """
-    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-    k = indices.shape[1]
-    rng = np.random.default_rng(random_state)
-    q = rng.choice(x.shape[0], size=min(n_queries, x.shape[0]), replace=False)
-    exact, _ = _exact_knn(x, k, q)
-    hits = [len(np.intersect1d(exact[i], indices[qi])) for i, qi in enumerate(q)]
-    return float(np.sum(hits) / (len(q) * k))
+    return knn_quality(x, indices, n_queries=n_queries, random_state=random_state)["recall"]
 
 
-def knn_quality(x, indices: np.ndarray, distances: np.ndarray, *, n_queries: int = 200, random_state: int = 0) -> dict:
+def knn_quality(x, indices: np.ndarray, distances: np.ndarray | None = None, *, n_queries: int = 200,
+                random_state: int = 0) -> dict:
     """Recall and distance ratio of a (possibly approximate) k-NN table against exact search.
 
     Returns
@@ -155,7 +150,8 @@ def knn_quality(x, indices: np.ndarray, distances: np.ndarray, *, n_queries: int
         ``recall``: fraction of the exact k neighbours found; ``distance_ratio``:
         mean over the sampled rows of (k-th distance found) / (exact k-th distance),
         1.0 for a perfect table (in high dimensions a low recall can still mean
-        neighbours that are almost as close as the exact ones).
+        neighbours that are almost as close as the exact ones); ``None`` without
+        ``distances``.
     """
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     k = indices.shape[1]
@@ -163,6 +159,7 @@ def knn_quality(x, indices: np.ndarray, distances: np.ndarray, *, n_queries: int
     q = rng.choice(x.shape[0], size=min(n_queries, x.shape[0]), replace=False)
     exact, exact_d = _exact_knn(x, k, q)
     hits = [len(np.intersect1d(exact[i], indices[qi])) for i, qi in enumerate(q)]
-    ratio = distances[q, -1] / np.maximum(exact_d[:, -1], 1e-30)
-    return {"recall": float(np.sum(hits) / (len(q) * k)), "distance_ratio": float(np.mean(ratio)),
-            "queries": int(len(q))}
+    ratio = None
+    if distances is not None:
+        ratio = float(np.mean(distances[q, -1] / np.maximum(exact_d[:, -1], 1e-30)))
+    return {"recall": float(np.sum(hits) / (len(q) * k)), "distance_ratio": ratio, "queries": len(q)}

@@ -30,11 +30,16 @@ def _json(path: Path, data: dict) -> Path:
     return path
 
 
-def _save(fig, path: Path) -> None:
+def save_figures(out_dir: Path, figs) -> list[tuple[str, str]]:
+    """Save ``(file name, caption, Figure)`` triples as PNGs in ``out_dir``; return ``(file name, caption)``."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    saved = []
+    for name, caption, fig in figs:
+        fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        saved.append((name, caption))
+    return saved
 
 
 def _figures_html(out_dir: Path, figures) -> str:
@@ -65,9 +70,7 @@ def write_components(stats, out_dir) -> list[tuple[str, str]]:
          "Mean ± standard deviation of every component, with min and max in grey.",
          plots.plot_component_overview(stats)),
     ]
-    for name, _, fig in figs:
-        _save(fig, out_dir / name)
-    return [(n, c) for n, c, _ in figs]
+    return save_figures(out_dir, figs)
 
 
 def components_section(ctx):
@@ -110,9 +113,7 @@ def write_correlations(result, out_dir) -> list[tuple[str, str]]:
     figs.append(("mahalanobis.png",
                  f"Squared Mahalanobis distances of all points against the χ²({result.maha_dof}) density expected for a multivariate normal.",
                  plots.plot_mahalanobis(result)))
-    for name, _, fig in figs:
-        _save(fig, out_dir / name)
-    return [(n, c) for n, c, _ in figs]
+    return save_figures(out_dir, figs)
 
 
 def correlations_section(ctx):
@@ -148,9 +149,7 @@ def write_radii(result, out_dir) -> list[tuple[str, str]]:
         ("radii_centre.png", "Distribution of the distance from the data centre ‖z − mean‖ against the same generators about their own centres.",
          plots.plot_radii(result, "rc")),
     ]
-    for name, _, fig in figs:
-        _save(fig, out_dir / name)
-    return [(n, c) for n, c, _ in figs]
+    return save_figures(out_dir, figs)
 
 
 def radii_table(result) -> tuple[list, list[str]]:
@@ -198,10 +197,8 @@ def _pc_sample(store_path, pca, *, partition, seed, size, attribute=None, chunk_
     return pca.transform(rows, n_components=k), attr, name
 
 
-def write_pca(pca, out_dir, *, store_path=None, partition=None, seed=0, sample_size=5_000, attribute=None) -> list[tuple[str, str]]:
-    """``pca.json``, ``pca.npz`` and the PCA figures (projections need ``store_path``)."""
-    from .. import plots
-
+def write_pca_data(pca, out_dir, *, store_path=None) -> dict:
+    """``pca.json`` (the fitted numbers) and ``pca.npz`` (mean, components, eigenvalues); returns the JSON dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     info = pca.to_dict()
@@ -209,6 +206,15 @@ def write_pca(pca, out_dir, *, store_path=None, partition=None, seed=0, sample_s
         info["store"] = str(store_path)
     _json(out_dir / "pca.json", info)
     pca.save(out_dir / "pca.npz")
+    return info
+
+
+def write_pca(pca, out_dir, *, store_path=None, partition=None, seed=0, sample_size=5_000, attribute=None) -> list[tuple[str, str]]:
+    """``pca.json``, ``pca.npz`` and the PCA figures (projections need ``store_path``)."""
+    from .. import plots
+
+    out_dir = Path(out_dir)
+    write_pca_data(pca, out_dir, store_path=store_path)
     figs = [
         ("pca_eigenvalues.png", "Eigenvalues of the covariance (variance along each principal axis), log scale.",
          plots.plot_eigenvalues(pca)),
@@ -225,9 +231,7 @@ def write_pca(pca, out_dir, *, store_path=None, partition=None, seed=0, sample_s
         if scores.shape[1] >= 2:
             cap = "A data subsample in the PC1–PC2 plane" + (f", coloured by the attribute {name}." if name else ".")
             figs.append(("pca_pc1_pc2.png", cap, plots.plot_pc_scatter(scores, attr, name)))
-    for fname, _, fig in figs:
-        _save(fig, out_dir / fname)
-    return [(n, c) for n, c, _ in figs]
+    return save_figures(out_dir, figs)
 
 
 def _pca_body(pca, out_dir: Path, figures) -> str:

@@ -27,13 +27,6 @@ def _out_dir(store: Path, out: Optional[Path]) -> Path:
     return out
 
 
-def _write_json(path: Path, data: dict) -> Path:
-    import json
-
-    path.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n", encoding="utf-8")
-    return path
-
-
 def _fmt(v, spec=".4g") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -54,16 +47,21 @@ def pca(
 ) -> int:
     """PCA of the z-cloud: eigenvalue spectrum, explained variance, ellipsoid axes → pca.json, pca.npz."""
     from ..analysis import fit_pca
+    from ..analysis._sections import write_pca_data
 
     out_dir = _out_dir(store, out)
     model = fit_pca(
         store, n_components, partition=partition, chunk_rows=chunk_rows,
         method=method, engine=engine, scheduler=scheduler,
     )
+    page = None
+    if report:  # the page writes pca.json and pca.npz along with its figures
+        from ..analysis._sections import pca_page
+
+        page = pca_page(store, out_dir, model=model, partition=partition, seed=seed)
+    else:
+        write_pca_data(model, out_dir, store_path=store)
     info = model.to_dict()
-    info["store"] = str(store)
-    _write_json(out_dir / "pca.json", info)
-    model.save(out_dir / "pca.npz")
     ev, ratio = info["eigenvalues"], info["cumulative_explained_variance"]
     typer.echo(f"PCA of {store.name}: {info['n_points']} points, z_dim {info['z_dim']} ({info['method']})")
     typer.echo(f"{'PC':>4} {'eigenvalue':>12} {'sigma':>10} {'cum. ratio':>11}")
@@ -74,10 +72,7 @@ def pca(
         + " / ".join(_fmt(info[f"n_components_{p}"], "d") for p in (50, 90, 99))
     )
     typer.echo(f"wrote {out_dir / 'pca.json'} and {out_dir / 'pca.npz'}")
-    if report:
-        from ..analysis._sections import pca_page
-
-        page = pca_page(store, out_dir, model=model, partition=partition, seed=seed)
+    if page is not None:
         typer.echo(f"wrote {page}")
     return 0
 
