@@ -140,3 +140,18 @@ def test_killed_writer_caught_mid_flush_is_read_and_resumed(tmp_path):
     w.close()
     with open_store(path) as s:
         assert s.n == 35 and s.complete and s.read_ids()[-1] == "3-4"
+
+
+def test_fingerprint_tracks_rows_and_provenance(tmp_path):
+    import numpy as np
+
+    from latentlab import open_store, write_store
+
+    z = np.random.default_rng(0).normal(size=(5000, 8)).astype("f4")
+    write_store(tmp_path / "a.h5", z, attrs={"created": "t0"})
+    write_store(tmp_path / "b.h5", z, attrs={"created": "t0"})
+    changed = z.copy()
+    changed[-1, 0] += 1
+    write_store(tmp_path / "c.h5", changed, attrs={"created": "t0"})
+    a, b, c = (open_store(tmp_path / f"{x}.h5").fingerprint for x in "abc")
+    assert a == b and a != c

@@ -257,6 +257,29 @@ class ZStore:
         chunks = self._file["z"].chunks
         return chunks[0] if chunks else DEFAULT_STREAM_ROWS
 
+    @property
+    def fingerprint(self) -> str:
+        """A short hex digest that changes whenever the store's rows or provenance change.
+
+        Cached results (fragments, fitted regions, embeddings) record it and are
+        reused only for a store with the same fingerprint. It hashes the row count,
+        the provenance attributes and the bytes of the first and last committed
+        blocks of ``/z`` and ``/ids``: cheap at any N, and a re-encode, a resume
+        that added rows or another model all change it.
+        """
+        import hashlib
+
+        h = hashlib.sha256()
+        for key in ("z_dim", "n", "created", "model_sha256", "dataset", "source", "image_size", "channels"):
+            h.update(f"{key}={_plain(self.attrs.get(key))!r};".encode())
+        h.update(f"rows={self.n};".encode())
+        block = min(self.n, 4096)
+        for rows in (slice(0, block), slice(self.n - block, self.n)):
+            h.update(np.ascontiguousarray(self.z[rows], dtype=np.float32).tobytes())
+            if self.ids is not None:
+                h.update("\n".join(map(str, self.ids[rows])).encode())
+        return h.hexdigest()[:16]
+
     def skipped(self) -> list[tuple[str, str]]:
         """Images that could not be decoded when the store was written: ``(path, reason)``."""
         if "skipped" not in self._file:
