@@ -1,11 +1,13 @@
 """Errors that latentlab reports to users as one line, not a traceback."""
 
 
-class LatentlabError(Exception):
+class LatentlabError(ValueError):
     """A problem with the user's input (file, argument, data) rather than a bug.
 
     The CLI prints ``error: <message>`` and exits with :attr:`exit_code`.
     The message names the file or argument and the problem, on one line.
+    It is a ``ValueError``, so tools that catch bad parameters that way
+    (scikit-learn's estimator checks, ``pytest.raises(ValueError)``) do.
     """
 
     exit_code = 2

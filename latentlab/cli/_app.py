@@ -13,5 +13,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Print the traceback of an unexpected error (also LATENTLAB_DEBUG=1)."),
+) -> None:
     """Analyse the latent space of autoencoders: encode → z-store → analyses → regions → decode → report."""

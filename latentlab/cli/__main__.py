@@ -1,0 +1,5 @@
+"""``python -m latentlab.cli``: the same as the ``latentlab`` console script."""
+
+from . import main
+
+main()
