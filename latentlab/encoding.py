@@ -51,6 +51,7 @@ def encode(
     shard: tuple[int, int] | str | None = None,
     distribute: bool | None = None,
     model_threads: int | str | None = None,
+    attributes: str | os.PathLike | None = None,
 ) -> EncodeResult:
     """Encode every image of a source and stream the z-points into an HDF5 z-store.
 
@@ -64,7 +65,9 @@ def encode(
     out : path-like
         The z-store to write (format: ``docs/format.md``).
     partition : {'train', 'val', 'test', 'all'}
-        CelebA partition to encode.
+        CelebA / Fashion-MNIST partition to encode.
+    attributes : path-like, optional
+        CSV of per-image attributes (id column + columns) stored as ``/attributes``.
     crop : (w, h), optional
         Centre crop; default: the model's training crop, else the source's own.
     batch_size : int
@@ -110,7 +113,11 @@ def encode(
     if out.exists() and not (resume or overwrite):
         raise LatentlabError(f"{out}: already exists (use --resume to continue it or --overwrite to replace it)")
     if source is None:
-        source = open_source(dataset, data, partition=partition, limit=limit)
+        source = open_source(dataset, data, partition=partition, limit=limit, attributes=attributes)
+    elif attributes is not None:
+        from .sources import with_csv_attributes
+
+        source = with_csv_attributes(source, attributes)
     shard = parse_shard(shard) if shard is not None else None
     if shard is not None:
         n_source = len(source)

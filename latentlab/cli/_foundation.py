@@ -41,8 +41,8 @@ def info(
     return 0
 
 
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="Image source kind: celeba, folder, npz or lfw.")]
-DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Image source: a directory (celeba, folder) or an .npz file.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Image source kind: celeba, folder, npz, lfw or fashion-mnist.")]
+DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Image source: a directory (celeba, folder, fashion-mnist: default /usr/share/datasets/fashion-mnist) or an .npz file.")]
 
 
 def _crop(text: Optional[str]):
@@ -101,8 +101,9 @@ def encode(
     decoder: Annotated[Optional[Path], typer.Option(help="Bring your own decoder .keras (with --encoder).")] = None,
     data: DataOpt = None,
     dataset: DatasetOpt = "celeba",
-    partition: Annotated[str, typer.Option(help="CelebA partition: train, val, test or all.")] = "all",
+    partition: Annotated[str, typer.Option(help="CelebA partition: train, val, test or all; Fashion-MNIST: train, test or all.")] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Encode only the first N images.")] = None,
+    attributes: Annotated[Optional[Path], typer.Option("--attributes", help="CSV of per-image attributes (id column + columns; see docs/sampling.md) stored as /attributes.")] = None,
     crop: Annotated[Optional[str], typer.Option(help="Centre crop W,H (default: the model's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass (rows are committed per /z chunk, at least every 4,096).")] = 256,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted store.")] = False,
@@ -129,6 +130,7 @@ def encode(
             crop=_crop(crop), batch_size=batch_size, resume=resume, overwrite=overwrite, strict=strict,
             workers=workers, progress=update, shard=shard, distribute=distribute,
             model_threads=model_threads if model_threads == "auto" else _positive_int(model_threads, "--model-threads"),
+            attributes=attributes,
         )
     finally:
         if bar:

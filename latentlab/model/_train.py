@@ -123,7 +123,8 @@ def train(
         if partition == "auto":
             from ..sources._celeba import PARTITION_FILE
 
-            partition = "train" if dataset == "celeba" and data and (Path(data) / PARTITION_FILE).exists() else "all"
+            listed = dataset == "celeba" and data and (Path(data) / PARTITION_FILE).exists()
+            partition = "train" if listed or dataset == "fashion-mnist" else "all"
         source = open_source(dataset, data, partition=partition, limit=limit)
     elif limit is not None and limit < len(source):
         source = source.subset(np.arange(limit))
