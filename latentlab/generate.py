@@ -163,20 +163,20 @@ __all__.append("save_samples_store")
 
 
 def _frame(store, axes: str, partition):
-    """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud."""
-    from .regions import EllipsoidRegion
+    """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud (streamed, never read whole)."""
+    from .analysis import fit_pca
     from .store import open_store
 
+    if axes not in ("pca", "original"):
+        raise LatentlabError(f"axes must be 'pca' or 'original', got {axes!r}")
     with open_store(store) as s:
         sel = s.selection(partition) if (partition not in (None, "all") and s.partition is not None) else None
-        Z = s.read_z(dtype=np.float64) if sel is None or len(sel) < 2 else np.asarray(s.z[sel], np.float64)
+        part = partition if sel is not None and len(sel) >= 2 else None  # too few rows: fit on all of them
+        pca = fit_pca(s, partition=part)  # the PCA report's axes and signs
     if axes == "pca":
-        frame = EllipsoidRegion().fit(Z)
-        return frame.mean_, frame.components_, np.sqrt(frame.eigenvalues_), Z.shape[1]
-    if axes == "original":
-        d = Z.shape[1]
-        return Z.mean(axis=0), np.eye(d), Z.std(axis=0), d
-    raise LatentlabError(f"axes must be 'pca' or 'original', got {axes!r}")
+        return pca.mean_, pca.components_, np.sqrt(pca.eigenvalues_), len(pca.mean_)
+    d = len(pca.mean_)
+    return pca.mean_, np.eye(d), pca.moments_.std(ddof=0), d
 
 
 def path_images(
@@ -348,7 +348,7 @@ def reconstruct(
         from .sources import Preprocessing, open_source
 
         dataset, location = attrs.get("dataset"), attrs.get("source")
-        src = open_source(dataset, None if dataset == "lfw" else location)
+        src = open_source(dataset, location)
         lookup = {name: i for i, name in enumerate(src.ids)}
         crop = attrs.get("crop")
         prep = Preprocessing(ae.image_size, ae.channels, tuple(crop) if isinstance(crop, list) else None)

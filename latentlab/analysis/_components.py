@@ -9,13 +9,15 @@ fixed edges from the pass-1 range.
 from __future__ import annotations
 
 import csv
+import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._streaming import Histograms, Moments, RowSample, as_store, n_selected, provisional_shift, run_pass, sample_index
+from ._contract import Analysis, AnalysisResult, Option, Table
+from ._streaming import Histograms, Moments, RowSample, open_passes
 
 __all__ = ["ComponentStats", "component_stats"]
 
@@ -23,7 +25,7 @@ QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
 @dataclass
-class ComponentStats:
+class ComponentStats(AnalysisResult):
     """Statistics of each latent component.
 
     Attributes
@@ -67,7 +69,8 @@ class ComponentStats:
     hist_counts: np.ndarray
     partition: str | None = None
     store: str = ""
-    extra: dict = field(default_factory=dict)
+
+    name = "components"
 
     @property
     def mean_norm(self) -> float:
@@ -99,13 +102,49 @@ class ComponentStats:
         return headers, rows
 
     def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`table` as CSV (atomically)."""
+        from .._io import write_text
+
         headers, rows = self.table()
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(headers)
-            w.writerows(rows)
-        return path
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(headers)
+        w.writerows(rows)
+        return write_text(path, buf.getvalue())
+
+    def _save_files(self, out: Path) -> list[Path]:
+        return [self.to_csv(out / "components.csv")]
+
+    def figures(self):
+        from .. import plots
+
+        yield ("components_histograms.png",
+               f"Histograms of the first {min(16, self.z_dim)} components with their fitted Gaussians (red).",
+               plots.plot_component_histograms(self))
+        yield ("components_overview.png", "Mean ± standard deviation of every component, with min and max in grey.",
+               plots.plot_component_overview(self))
+
+    def summary(self) -> list:
+        worst = np.argsort(self.normal_pvalue)[:5]
+        text = (
+            f"{self.n_points} points in {self.z_dim} dimensions. The data centre lies {self.offset:.2f} mean "
+            f"standard deviations from the origin (‖mean‖ = {self.mean_norm:.3g}, mean std = {self.mean_std:.3g}). "
+            f"{self.n_non_normal(0.01)} of {self.z_dim} components reject normality at 1 % "
+            f"(D'Agostino–Pearson on {self.normal_sample} rows)."
+        )
+        rows = [[f"z{j}", self.mean[j], self.std[j], self.skewness[j], self.kurtosis[j], self.normal_pvalue[j]]
+                for j in worst]
+        return [text, Table(["least normal component", "mean", "std", "skewness", "excess kurtosis", "normaltest p"], rows)]
+
+    def lines(self) -> list[str]:
+        return [
+            f"components of {Path(self.store).name}: {self.n_points} points, z_dim {self.z_dim}",
+            f"centre offset  {self.offset:.3f} mean std from the origin (|mean| {self.mean_norm:.4g}, mean std {self.mean_std:.4g})",
+            f"std range      {self.std.min():.4g} .. {self.std.max():.4g}",
+            f"|skewness| max {np.abs(self.skewness).max():.3f}   excess kurtosis range "
+            f"{self.kurtosis.min():.3f} .. {self.kurtosis.max():.3f}",
+            f"non-normal     {self.n_non_normal(0.01)} of {self.z_dim} components (normaltest p < 0.01, {self.normal_sample} rows)",
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -134,6 +173,14 @@ class ComponentStats:
             "hist_edges": self.hist_edges.tolist(),
             "hist_counts": self.hist_counts.tolist(),
         }
+
+
+def _histogram_edges(mom: Moments, bins: int) -> np.ndarray:
+    """``(z_dim, bins + 1)`` edges spanning each component's range (a constant one gets width 1)."""
+    lo, hi = mom.min.copy(), mom.max.copy()
+    flat = hi <= lo
+    lo[flat], hi[flat] = lo[flat] - 0.5, hi[flat] + 0.5
+    return np.linspace(lo, hi, int(bins) + 1).T
 
 
 def component_stats(
@@ -174,25 +221,21 @@ def component_stats(
 
     Examples
     --------
-    >>> stats = component_stats("z.h5")                     # doctest: +SKIP
-    >>> stats.offset, stats.n_non_normal()                  # doctest: +SKIP
+    >>> import numpy as np
+    >>> z = np.random.default_rng(0).normal(loc=3.0, size=(2_000, 4))
+    >>> stats = component_stats(z)
+    >>> round(float(stats.mean[0]), 1), stats.n_non_normal()
+    (3.0, 0)
     """
     from scipy import stats as st
 
-    with as_store(store_or_path) as store:
-        d = store.z_dim
-        n_selected(store, partition)
-        idx = sample_index(store, int(sample_size), partition=partition, seed=seed)
-        kw = dict(partition=partition, chunk_rows=chunk_rows, engine=engine, scheduler=scheduler)
-        shift = provisional_shift(store, partition)
-        p1 = run_pass(store, {"m": Moments(shift, higher=True), "s": RowSample(idx)}, **kw)
+    with open_passes(store_or_path, partition, chunk_rows, engine, scheduler) as passes:
+        d = passes.z_dim
+        idx = passes.sample_index(sample_size, seed)
+        p1 = passes.run({"m": Moments(passes.shift, higher=True), "s": RowSample(idx)})
         mom, (_, sample) = p1["m"], p1["s"].result(d)
-        lo, hi = mom.min.copy(), mom.max.copy()
-        flat = hi <= lo
-        lo[flat], hi[flat] = lo[flat] - 0.5, hi[flat] + 0.5
-        edges = np.linspace(lo, hi, int(bins) + 1).T
-        hist = run_pass(store, {"h": Histograms(edges)}, **kw)["h"]
-        label = str(store.path)
+        hist = passes.run({"h": Histograms(_histogram_edges(mom, bins))})["h"]
+        label = passes.label
 
     levels = tuple(float(q) for q in quantile_levels)
     quant = np.quantile(sample, levels, axis=0) if len(sample) else np.full((len(levels), d), np.nan)
@@ -226,3 +269,16 @@ def component_stats(
         partition=partition,
         store=label,
     )
+
+
+#: The registry entry (``latentlab components``, the report's "Components" section).
+COMPONENTS = Analysis(
+    name="components",
+    title="Components",
+    help="Per-component mean, std, skewness, kurtosis, quantiles, normality → components.json/.csv + figures.",
+    run=component_stats,
+    options=(
+        Option("seed", 0, "Seed of the subsample used for quantiles and normality tests."),
+        Option("sample_size", 20_000, "Rows of the seeded subsample used for quantiles.", quick=5_000, cli=False),
+    ),
+)

@@ -11,23 +11,15 @@ engine changes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .._errors import LatentlabError
-from ._streaming import (
-    Histograms,
-    Mahalanobis2,
-    Moments,
-    RowSample,
-    as_store,
-    n_selected,
-    provisional_shift,
-    run_pass,
-    sample_index,
-)
+from ._contract import Analysis, AnalysisResult, Option, Table
+from ._streaming import Histograms, Mahalanobis2, Moments, RowSample, open_passes
 
-__all__ = ["CorrelationResult", "correlations", "ellipse_params"]
+__all__ = ["CorrelationResult", "correlations", "ellipse_params", "parse_pairs"]
 
 #: Significance level for the multivariate-normal verdict.
 MND_ALPHA = 0.01
@@ -46,7 +38,7 @@ def ellipse_params(cov2: np.ndarray, k_sigma: float = 1.0) -> tuple[float, float
 
 
 @dataclass
-class CorrelationResult:
+class CorrelationResult(AnalysisResult):
     """Covariance, correlations and the Mahalanobis-vs-χ² test.
 
     Attributes
@@ -92,6 +84,8 @@ class CorrelationResult:
     partition: str | None = None
     store: str = ""
 
+    name = "correlations"
+
     @property
     def is_mnd(self) -> bool:
         """True when the χ² test does not reject a multivariate normal at 1 %."""
@@ -132,6 +126,40 @@ class CorrelationResult:
                 **self.maha_test,
             },
         }
+
+
+    def figures(self):
+        from .. import plots
+
+        yield ("correlation_matrix.png", "Correlation matrix of the latent components (red positive, blue negative).",
+               plots.plot_correlation_matrix(self))
+        kind = "density" if len(self.sample) > 3000 else "scatter"
+        for i, j in self.pairs:
+            yield (f"pair_{i}_{j}.png",
+                   f"Subsample of the data in the (z{i}, z{j}) plane with the 1-, 2- and 3-σ ellipses of its 2×2 covariance.",
+                   plots.plot_pair_scatter(self, i, j, kind=kind))
+        yield ("mahalanobis.png",
+               f"Squared Mahalanobis distances of all points against the χ²({self.maha_dof}) density expected for a multivariate normal.",
+               plots.plot_mahalanobis(self))
+
+    def summary(self) -> list:
+        t = self.maha_test
+        text = (
+            f"Mean |r| over pairs: {self.to_dict()['mean_abs_corr']:.3f}. Squared Mahalanobis distances: mean "
+            f"{self.maha_mean:.3g} (χ²({self.maha_dof}) expects {self.maha_dof}); binned χ² test statistic "
+            f"{t['statistic']:.4g}, p = {t['pvalue']:.3g}, largest CDF gap {t['max_cdf_distance']:.3f}: {t['verdict']}."
+        )
+        return [text, Table(["component", "component", "correlation"], [[f"z{i}", f"z{j}", r] for i, j, r in self.top_pairs])]
+
+    def lines(self) -> list[str]:
+        info, t = self.to_dict(), self.maha_test
+        return [
+            f"correlations of {Path(self.store).name}: {self.n_points} points, z_dim {self.z_dim}",
+            f"mean |r| {info['mean_abs_corr']:.3f}   max |r| {info['max_abs_corr']:.3f}",
+            *(f"  z{i:<4} z{j:<4} r = {r:+.3f}" for i, j, r in self.top_pairs[:5]),
+            f"Mahalanobis² vs chi2({self.maha_dof}): mean {self.maha_mean:.4g}, stat {t['statistic']:.4g}, p = {t['pvalue']:.3g}",
+            f"verdict: {t['verdict']}",
+        ]
 
 
 def _top_pairs(corr: np.ndarray, k: int) -> list:
@@ -195,72 +223,33 @@ def correlations(
 
     Examples
     --------
-    >>> res = correlations("z.h5", pairs=[(0, 1), (3, 7)])  # doctest: +SKIP
-    >>> res.maha_test["verdict"]                            # doctest: +SKIP
+    >>> import numpy as np
+    >>> z = np.random.default_rng(0).normal(size=(3_000, 5))
+    >>> res = correlations(z, pairs=[(0, 1), (3, 4)])
+    >>> res.pairs, res.maha_test["verdict"]
+    ([(0, 1), (3, 4)], 'consistent with a multivariate normal')
     """
-    from scipy import stats as st
-
-    with as_store(store_or_path) as store:
-        d = store.z_dim
+    with open_passes(store_or_path, partition, chunk_rows, engine, scheduler) as passes:
+        d = passes.z_dim
         if d < 2:
-            raise LatentlabError(f"{store.path}: correlations need z_dim >= 2, found {d}")
+            raise LatentlabError(f"{passes.label}: correlations need z_dim >= 2, found {d}")
         user_pairs = None if pairs is None else _check_pairs(pairs, d)
-        n = n_selected(store, partition)
-        idx = sample_index(store, int(sample_size), partition=partition, seed=seed)
-        kw = dict(partition=partition, chunk_rows=chunk_rows, engine=engine, scheduler=scheduler)
-        shift = provisional_shift(store, partition)
-        p1 = run_pass(store, {"m": Moments(shift, cross=True), "s": RowSample(idx)}, **kw)
+        idx = passes.sample_index(sample_size, seed)
+        p1 = passes.run({"m": Moments(passes.shift, cross=True), "s": RowSample(idx)})
         mom = p1["m"]
         got, sample = p1["s"].result(d)
         mean, cov = mom.mean, mom.cov(ddof=0)
-
-        w, v = np.linalg.eigh(cov)
-        keep = w > max(w.max(), 0.0) * 1e-12
-        dof = int(keep.sum())
-        whitener = v[:, keep] / np.sqrt(w[keep])
-        gof_edges = st.chi2.ppf(np.linspace(0, 1, int(gof_bins) + 1), dof)
-        gof_edges[-1] = np.inf
-        top = st.chi2.ppf(0.9999, dof) * 1.5
-        plot_edges = np.linspace(0.0, top, int(hist_bins) + 1)
-        m2 = Mahalanobis2(mean, whitener)
-        p2 = run_pass(store, {"gof": Histograms(gof_edges, m2), "plot": Histograms(plot_edges, m2)}, **kw)
-        sample_attr = None
-        if store.attributes is not None and len(got):
-            sample_attr = np.asarray(store.attributes[got])
+        dof, m2 = _mahalanobis(mean, cov)
+        gof_edges, plot_edges = _mahalanobis_edges(dof, gof_bins, hist_bins)
+        p2 = passes.run({"gof": Histograms(gof_edges, m2), "plot": Histograms(plot_edges, m2)})
+        store = passes.store
+        sample_attr = np.asarray(store.attributes[got]) if store.attributes is not None and len(got) else None
         names = list(store.attribute_names)
-        label = str(store.path)
+        n, label = passes.n, passes.label
 
-    std = np.sqrt(np.clip(np.diag(cov), 0, None))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(std, std)
-    corr[~np.isfinite(corr)] = 0.0
-    np.fill_diagonal(corr, 1.0)
-    corr = np.clip(corr, -1.0, 1.0)
+    corr = _correlation_matrix(cov)
     top_pairs = _top_pairs(corr, int(n_top))
-    if user_pairs is None:
-        chosen = [(i, j) for i, j, _ in top_pairs[:3]]
-        if (0, 1) not in chosen:
-            chosen.append((0, 1))
-    else:
-        chosen = user_pairs
-
-    counts = p2["gof"].counts[0]
-    expected = np.full(len(counts), n / len(counts))
-    stat, pval = st.chisquare(counts, expected)
-    cdf_emp = np.cumsum(counts) / n
-    cdf_chi = np.linspace(0, 1, len(counts) + 1)[1:]
-    test = {
-        "test": "binned chi-square goodness of fit of squared Mahalanobis distances against chi2(dof)",
-        "bins": int(len(counts)),
-        "statistic": float(stat),
-        "pvalue": float(pval),
-        "max_cdf_distance": float(np.max(np.abs(cdf_emp - cdf_chi))),
-        "alpha": MND_ALPHA,
-        "verdict": (
-            "consistent with a multivariate normal" if pval >= MND_ALPHA
-            else "not a multivariate normal (rejected at 1 %)"
-        ),
-    }
+    chosen = user_pairs if user_pairs is not None else _default_pairs(top_pairs)
     plot = p2["plot"]
     return CorrelationResult(
         n_points=int(mom.n),
@@ -276,9 +265,99 @@ def correlations(
         maha_counts=plot.counts[0],
         maha_above=int(plot.above[0]),
         maha_mean=float(plot.s1[0] / max(plot.n, 1)),
-        maha_test=test,
+        maha_test=_chi2_test(p2["gof"].counts[0], n),
         sample_attributes=sample_attr,
         attribute_names=names,
         partition=partition,
         store=label,
     )
+
+
+def _mahalanobis(mean, cov) -> tuple[int, Mahalanobis2]:
+    """Degrees of freedom (rank of ``cov``) and the squared-distance transform on that subspace."""
+    w, v = np.linalg.eigh(cov)
+    keep = w > max(w.max(), 0.0) * 1e-12
+    return int(keep.sum()), Mahalanobis2(mean, v[:, keep] / np.sqrt(w[keep]))
+
+
+def _mahalanobis_edges(dof: int, gof_bins: int, hist_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equiprobable χ²(dof) bins for the test, uniform bins for the plot."""
+    from scipy import stats as st
+
+    gof_edges = st.chi2.ppf(np.linspace(0, 1, int(gof_bins) + 1), dof)
+    gof_edges[-1] = np.inf
+    top = st.chi2.ppf(0.9999, dof) * 1.5
+    return gof_edges, np.linspace(0.0, top, int(hist_bins) + 1)
+
+
+def _correlation_matrix(cov: np.ndarray) -> np.ndarray:
+    std = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(std, std)
+    corr[~np.isfinite(corr)] = 0.0
+    np.fill_diagonal(corr, 1.0)
+    return np.clip(corr, -1.0, 1.0)
+
+
+def _default_pairs(top_pairs: list) -> list:
+    """The three most correlated planes and (0, 1)."""
+    chosen = [(i, j) for i, j, _ in top_pairs[:3]]
+    if (0, 1) not in chosen:
+        chosen.append((0, 1))
+    return chosen
+
+
+def _chi2_test(counts: np.ndarray, n: int) -> dict:
+    """Binned χ² goodness of fit of counts in equiprobable bins, with the verdict at :data:`MND_ALPHA`."""
+    from scipy import stats as st
+
+    expected = np.full(len(counts), n / len(counts))
+    stat, pval = st.chisquare(counts, expected)
+    cdf_emp = np.cumsum(counts) / n
+    cdf_chi = np.linspace(0, 1, len(counts) + 1)[1:]
+    return {
+        "test": "binned chi-square goodness of fit of squared Mahalanobis distances against chi2(dof)",
+        "bins": int(len(counts)),
+        "statistic": float(stat),
+        "pvalue": float(pval),
+        "max_cdf_distance": float(np.max(np.abs(cdf_emp - cdf_chi))),
+        "alpha": MND_ALPHA,
+        "verdict": (
+            "consistent with a multivariate normal" if pval >= MND_ALPHA
+            else "not a multivariate normal (rejected at 1 %)"
+        ),
+    }
+
+
+def parse_pairs(values: list[str]) -> list[tuple[int, int]] | None:
+    """CLI values like ``["0,1", "3,7"]`` (or ``"0,1;3,7"``) → ``[(0, 1), (3, 7)]``.
+
+    Examples
+    --------
+    >>> parse_pairs(["0,1", "3,7"])
+    [(0, 1), (3, 7)]
+    """
+    pairs = []
+    for v in values:
+        for tok in v.replace(";", " ").split():
+            try:
+                i, j = (int(p) for p in tok.split(","))
+            except ValueError:
+                raise LatentlabError(f"--pairs: expected component pairs like 0,1 3,7; got {tok!r}") from None
+            pairs.append((i, j))
+    return pairs or None
+
+
+#: The registry entry (``latentlab correlations``, the report's "Correlations" section).
+CORRELATIONS = Analysis(
+    name="correlations",
+    title="Correlations",
+    help="Correlation matrix, top pairs, k-σ ellipses and Mahalanobis² vs χ² → correlations.json + figures.",
+    run=correlations,
+    options=(
+        Option("pairs", None, "Coordinate planes to plot, e.g. --pairs 0,1 3,7 (default: the most correlated).",
+               parse=parse_pairs, metavar="I,J"),
+        Option("seed", 0, "Seed of the subsample shown in scatter plots."),
+        Option("sample_size", 5_000, "Rows kept for scatter / density plots.", quick=2_000, cli=False),
+    ),
+)

@@ -7,9 +7,10 @@ tree-reduced with ``merge``. The graph runs on the local threaded scheduler,
 on a :class:`dask.distributed.Client`, or on a cluster given by address
 (``scheduler=`` or ``$DASK_SCHEDULER_ADDRESS``).
 
-The z rows are read through :class:`H5Rows`, which holds only the file path,
-so tasks can be shipped to worker processes on other machines that see the
-same file system.
+The row source hands out the dask arrays (``store.to_dask``); a z-store's
+tasks read through detached :class:`~latentlab.store.LazyRows`, which hold
+only the file path, so they can be shipped to worker processes on other
+machines that see the same file system.
 """
 
 from __future__ import annotations
@@ -22,32 +23,6 @@ from .._errors import LatentlabError
 from ..store import partition_code
 
 __all__: list[str] = []
-
-
-class H5Rows:
-    """A picklable, array-like view of the first ``n`` rows of an HDF5 dataset, read by path."""
-
-    def __init__(self, path, name: str, shape: tuple, dtype):
-        self.path = str(path)
-        self.name = name
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.ndim = len(self.shape)
-
-    def __getitem__(self, key):
-        import h5py
-
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError:  # the file is open here already with other locking flags (SWMR reader)
-            f = h5py.File(self.path, "r", libver="latest", swmr=True, locking=False)
-        with f:
-            if not isinstance(key, tuple):
-                key = (key,)
-            rows = key[0]
-            if isinstance(rows, slice):
-                rows = slice(*rows.indices(self.shape[0]))
-            return f[self.name][(rows, *key[1:])]
 
 
 def _fold(block, start: int, part, code, templates: dict) -> dict:
@@ -88,24 +63,13 @@ def _client_for(scheduler):
 def run_pass_dask(store, accumulators: dict, *, partition, rows: int, scheduler=None) -> dict:
     """One pass over ``/z`` computed with dask.array (see module docstring)."""
     import dask
-    import dask.array as da
-
-    from ._streaming import ArrayStore
 
     code = partition_code(partition)
     if code is not None and store.partition is None:
         store.selection(partition)  # raises the store's own error
-    d = store.z_dim
-    if isinstance(store, ArrayStore):
-        z = da.from_array(store.z, chunks=(rows, d))
+    z, part = store.to_dask(rows)
+    if code is None:
         part = None
-    else:
-        src = H5Rows(store.path, "z", (store.n, d), store.z.dtype)
-        z = da.from_array(src, chunks=(rows, d), lock=False, asarray=True, name=f"latentlab-z-{store.path}-{rows}")
-        part = None
-        if code is not None:
-            psrc = H5Rows(store.path, "partition", (store.n,), np.int8)
-            part = da.from_array(psrc, chunks=(rows,), lock=False, asarray=True, name=f"latentlab-part-{store.path}-{rows}")
     blocks = z.to_delayed().ravel()
     parts = part.to_delayed().ravel() if part is not None else [None] * len(blocks)
     starts = np.concatenate([[0], np.cumsum(z.chunks[0])[:-1]]).astype(int)

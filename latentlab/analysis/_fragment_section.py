@@ -6,33 +6,17 @@ from pathlib import Path
 
 __all__ = ["fragments_section", "fragment_figures", "write_fragment_figures"]
 
-FIGURES = {
-    "fragments_pc12.png": ("plot_fragment_pcs", "PC1–PC2 scores of every z-point coloured by fragment (main fragment, smaller fragments, halo in grey)."),
-    "fragments_pc_grid.png": ("plot_fragment_pc_grid", "Pairs of the leading four principal components coloured by fragment."),
-    "filaments_pc12.png": ("plot_filament_pcs", "PC1–PC2 scores coloured by filament (points in no filament in grey)."),
-    "filaments_pc_grid.png": ("plot_fragment_pc_grid:filament", "Pairs of the leading four principal components coloured by filament."),
-    "knn_distance_hist.png": ("plot_knn_distance_hist", "Distribution of the distance to the k-th nearest neighbour, main fragment against the rest."),
-    "local_dimension_hist.png": ("plot_local_dimension_hist", "Distribution of the local intrinsic dimension (Levina–Bickel MLE) with the global TwoNN estimate."),
-}
-
 
 def fragment_figures(result):
-    """Yield ``(file name, caption, Figure)`` for every fragment figure."""
-    from .. import plots
-
-    for name, (spec, caption) in FIGURES.items():
-        func, _, by = spec.partition(":")
-        fig = getattr(plots, func)(result, by=by) if by else getattr(plots, func)(result)
-        yield name, caption, fig
+    """Yield ``(file name, caption, Figure)`` for every fragment figure (``result.figures()``)."""
+    return result.figures()
 
 
 def write_fragment_figures(result, out_dir) -> list[tuple[Path, str]]:
     """Save every fragment figure as PNG into ``out_dir``; returns ``(path, caption)`` pairs."""
-    from ._sections import save_figures
+    from ._contract import save_figures
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [(out / name, caption) for name, caption in save_figures(out, fragment_figures(result))]
+    return save_figures(result, out_dir)
 
 
 def _summary_html(result) -> str:

@@ -52,6 +52,15 @@ FRAGMENTS_H5 = "fragments.h5"
 FRAGMENTS_JSON = "fragments.json"
 #: PC scores kept per point for plotting.
 N_PC_SCORES = 4
+#: The fragment figures: file name → ("plot function[:colour by]", caption).
+FIGURES = {
+    "fragments_pc12.png": ("plot_fragment_pcs", "PC1–PC2 scores of every z-point coloured by fragment (main fragment, smaller fragments, halo in grey)."),
+    "fragments_pc_grid.png": ("plot_fragment_pc_grid", "Pairs of the leading four principal components coloured by fragment."),
+    "filaments_pc12.png": ("plot_filament_pcs", "PC1–PC2 scores coloured by filament (points in no filament in grey)."),
+    "filaments_pc_grid.png": ("plot_fragment_pc_grid:filament", "Pairs of the leading four principal components coloured by filament."),
+    "knn_distance_hist.png": ("plot_knn_distance_hist", "Distribution of the distance to the k-th nearest neighbour, main fragment against the rest."),
+    "local_dimension_hist.png": ("plot_local_dimension_hist", "Distribution of the local intrinsic dimension (Levina–Bickel MLE) with the global TwoNN estimate."),
+}
 
 
 # --------------------------------------------------------------------------- result
@@ -114,6 +123,34 @@ class FragmentResult:
     @property
     def n_filaments(self) -> int:
         return len(self.filaments)
+
+    #: Registry name (:mod:`latentlab.analysis._registry`); its figures and page follow the analysis contract.
+    name = "fragments"
+
+    def figures(self):
+        """Yield ``(file name, caption, Figure)`` for every fragment figure."""
+        from .. import plots
+
+        for name, (spec, caption) in FIGURES.items():
+            func, _, by = spec.partition(":")
+            yield name, caption, getattr(plots, func)(self, by=by) if by else getattr(plots, func)(self)
+
+    def lines(self) -> list[str]:
+        """What ``latentlab fragments`` prints."""
+        p, s = self.parameters, self.stats
+        recall = f", recall {s['knn_recall']:.3f}" if s.get("knn_recall") is not None else ""
+        sizes = [f["size"] for f in self.fragments]
+        shown = ", ".join(str(x) for x in sizes[:8]) + (", ..." if len(sizes) > 8 else "")
+        out = [
+            f"fragments of {p['source']}: {self.n} points, k={p['k']} ({p['knn_method']} k-NN{recall}), "
+            f"{p['n_components']} PCs ({p['explained_variance']:.1%} variance), {s['timings_s']['total']:.1f} s",
+            f"fragments: {len(sizes)} (sizes {shown or '-'}); halo: {s['n_halo']} points ({s['halo_fraction']:.1%})",
+            f"filaments: {self.n_filaments} with {s['n_filament_points']} points; TwoNN dimension {s['twonn_dimension']:.1f}",
+        ]
+        if self.enrichment:
+            n_sig = sum(r["significant"] for g in self.enrichment["groups"] for r in g["rows"])
+            out.append(f"attribute enrichment: {n_sig} significant (group, attribute) pairs (q < {self.enrichment['alpha']})")
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready summary: counts, sizes, parameters, tables (no per-point arrays)."""
@@ -248,18 +285,11 @@ def _pca_reduce(z: np.ndarray, variance: float | None, chunk: int = 16384):
 
     Returns (y float32 (n, m), components (d, m), mean (d,), explained ratio (m,)).
     """
+    from ._pca import pca_of_rows
+
     n, d = z.shape
-    mean = np.zeros(d)
-    for s in range(0, n, chunk):
-        mean += z[s:s + chunk].sum(axis=0, dtype=np.float64)
-    mean /= n
-    cov = np.zeros((d, d))
-    for s in range(0, n, chunk):
-        b = z[s:s + chunk].astype(np.float64) - mean
-        cov += b.T @ b
-    cov /= max(n - 1, 1)
-    w, v = np.linalg.eigh(cov)
-    w, v = np.maximum(w[::-1], 0.0), v[:, ::-1]
+    pca = pca_of_rows(z, chunk)  # latentlab's one PCA core: PC signs as in the PCA report
+    mean, w, v = pca.mean_, pca.eigenvalues_, pca.components_.T
     total = w.sum()
     ratio = w / total if total > 0 else np.full(d, 1.0 / d)
     if variance is None or variance >= 1.0:

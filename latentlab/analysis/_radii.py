@@ -20,12 +20,15 @@ radius about their own centre is the same statistic as ``‖z‖``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .._errors import LatentlabError
-from ._streaming import Histograms, Moments, Norm, as_store, n_selected, provisional_shift, run_pass
+from .._io import jsonable
+from ._contract import Analysis, AnalysisResult, Option, Table
+from ._streaming import Histograms, Moments, Norm, open_passes
 
 __all__ = ["RadiiResult", "cube_radius_moments", "radii"]
 
@@ -70,7 +73,7 @@ def _mc_cube_radii(d: int, n: int, rng) -> np.ndarray:
 
 
 @dataclass
-class RadiiResult:
+class RadiiResult(AnalysisResult):
     """Radii of the data and of generators.
 
     Attributes
@@ -97,10 +100,11 @@ class RadiiResult:
     cube_b_fitted: bool = True
     partition: str | None = None
     store: str = ""
-    extra: dict = field(default_factory=dict)
+
+    name = "radii"
 
     def to_dict(self) -> dict:
-        return _plain(
+        return jsonable(
             {
                 "store": self.store,
                 "partition": self.partition,
@@ -113,17 +117,40 @@ class RadiiResult:
             }
         )
 
+    def table(self) -> Table:
+        """Data and generators: mean, std and median of ‖z‖ and the KS gaps."""
+        r = self.data["r"]
+        rows = [["data", r["mean"], r["std"], r["median"], "", ""]]
+        for g in self.generators.values():
+            rows.append([g["label"], g["r"]["mean"], g["r"]["std"], g["r"]["median"], g["r"]["ks"], g["rc"]["ks"]])
+        return Table(["", "mean ‖z‖", "std", "median", "KS gap ‖z‖", "KS gap ‖z − mean‖"], rows)
 
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    def figures(self):
+        from .. import plots
+
+        yield ("radii_origin.png",
+               "Distribution of ‖z‖ for the data (bars) and for cube, ball, N(0, I) and N(mean, Σ) generators (lines).",
+               plots.plot_radii(self, "r"))
+        yield ("radii_centre.png",
+               "Distribution of the distance from the data centre ‖z − mean‖ against the same generators about their own centres.",
+               plots.plot_radii(self, "rc"))
+
+    def summary(self) -> list:
+        text = (
+            f"Distance of the data centre from the origin: {self.mean_norm:.3g}. The KS gap is the largest difference "
+            "between the data's and a generator's radius distribution (0 = identical, 1 = disjoint)."
+        )
+        return [text, self.table()]
+
+    def lines(self) -> list[str]:
+        out = [
+            f"radii of {Path(self.store).name}: {self.n_points} points, z_dim {self.z_dim}, |mean| {self.mean_norm:.4g}",
+            f"{'':<44} {'mean':>9} {'std':>9} {'KS |z|':>7} {'KS |z-m|':>8}",
+        ]
+        for r in self.table().rows:
+            ks = (f"{r[4]:>7.3f} {r[5]:>8.3f}") if r[4] != "" else ""
+            out.append(f"{str(r[0])[:44]:<44} {r[1]:>9.4g} {r[2]:>9.4g} {ks}")
+        return out
 
 
 def _hist_summary(h: Histograms) -> dict:
@@ -187,109 +214,26 @@ def radii(
 
     Examples
     --------
-    >>> res = radii("z.h5", cube_b=1.5)                        # doctest: +SKIP
-    >>> res.generators["cube"]["r"]["ks"]                      # doctest: +SKIP
+    >>> import numpy as np
+    >>> z = np.random.default_rng(0).normal(size=(2_000, 8))
+    >>> res = radii(z, n_mc=1_000)
+    >>> res.generators["normal"]["r"]["ks"] < 0.05 < res.generators["cube"]["r"]["ks"]
+    True
     """
-    from scipy import stats as st
-
     if cube_b is not None and not (np.isfinite(cube_b) and cube_b > 0):
         raise LatentlabError(f"cube_b: expected a positive number, got {cube_b!r}")
-    with as_store(store_or_path) as store:
-        d = store.z_dim
-        n_selected(store, partition)
-        kw = dict(partition=partition, chunk_rows=chunk_rows, engine=engine, scheduler=scheduler)
-        shift = provisional_shift(store, partition)
-        p1 = run_pass(store, {"m": Moments(shift, cross=True), "r": Histograms([[0.0, np.inf]], Norm())}, **kw)
-        mom, r1 = p1["m"], p1["r"]
-        mean = mom.mean
-        r_lo, r_hi = float(r1.min[0]), float(r1.max[0])
-        if r_hi <= r_lo:
-            r_lo, r_hi = max(r_lo - 0.5, 0.0), r_hi + 0.5
-        dev = np.maximum(np.abs(mom.min - mean), np.abs(mom.max - mean))
-        rc_hi = float(np.sqrt(np.sum(dev**2))) or 1.0
-        p2 = run_pass(
-            store,
-            {
-                "r": Histograms([np.linspace(r_lo, r_hi, _FINE_BINS + 1)], Norm()),
-                "rc": Histograms([np.linspace(0.0, rc_hi, _FINE_BINS + 1)], Norm(mean)),
-            },
-            **kw,
-        )
-        cov = mom.cov(ddof=0)
-        label = str(store.path)
-
-    data = {"r": _hist_summary(p2["r"]), "rc": _hist_summary(p2["rc"])}
-    rng = np.random.default_rng(seed)
-    med = data["r"]["median"]
+    with open_passes(store_or_path, partition, chunk_rows, engine, scheduler) as passes:
+        d = passes.z_dim
+        mom, data = _data_radii(passes)
+        label = passes.label
+    mean, cov = mom.mean, mom.cov(ddof=0)
     fitted = cube_b is None
     if fitted:
         unit = _mc_cube_radii(d, max(int(n_mc), 1000), np.random.default_rng(seed))
-        cube_b = float(med / np.median(unit))
-    ball_r = float(med / 0.5 ** (1.0 / d))
-
-    x_hi = max(data["r"]["max"], data["rc"]["max"], cube_b * np.sqrt(d / 3.0) * 1.3, ball_r * 1.05, np.sqrt(d) * 1.3)
-    x = np.linspace(0.0, x_hi, 400)
-    chi = st.chi(d)
-    analytic = {
-        "cube": {
-            "label": f"uniform cube [-b, b]^d, b = {cube_b:.3g}" + (" (fitted)" if fitted else ""),
-            "params": {"b": cube_b, "fitted": fitted},
-            "pdf": lambda t: _cube_pdf(t, cube_b, d),
-            "cdf": lambda t: _cube_cdf(t, cube_b, d),
-            "moments": cube_radius_moments(cube_b, d),
-            "median": float(cube_b * np.sqrt(d / 3.0)),
-        },
-        "ball": {
-            "label": f"uniform ball, R = {ball_r:.3g} (fitted)",
-            "params": {"R": ball_r},
-            "pdf": lambda t: np.where((t >= 0) & (t <= ball_r), d / ball_r * np.clip(np.asarray(t, float) / ball_r, 0, 1) ** (d - 1), 0.0),
-            "cdf": lambda t: np.clip(np.asarray(t, float) / ball_r, 0, 1) ** d,
-            "moments": (ball_r * d / (d + 1), ball_r * np.sqrt(d / ((d + 2) * (d + 1) ** 2))),
-            "median": med,
-        },
-        "normal": {
-            "label": "N(0, I): chi distribution",
-            "params": {},
-            "pdf": chi.pdf,
-            "cdf": chi.cdf,
-            "moments": (float(chi.mean()), float(chi.std())),
-            "median": float(chi.median()),
-        },
-    }
-    gens: dict = {}
-    for name, g in analytic.items():
-        entry = {"label": g["label"], "params": g["params"], "kind": "analytic"}
-        for key in ("r", "rc"):
-            edges, cdf = data[key]["_cdf_edges"], data[key]["_cdf"]
-            entry[key] = {
-                "mean": float(g["moments"][0]), "std": float(g["moments"][1]), "median": float(g["median"]),
-                "ks": float(np.max(np.abs(cdf - g["cdf"](edges)))),
-                "curve_x": x, "curve_pdf": np.asarray(g["pdf"](x), float),
-            }
-        gens[name] = entry
-    # Monte-Carlo histograms: the cube (as a check of the analytic curve), N(mean, Σ)
-    w, v = np.linalg.eigh(cov)
-    root = v * np.sqrt(np.clip(w, 0, None))
-    eps = rng.standard_normal((int(n_mc), d))
-    mnd = mean + eps @ root.T
-    samples = {
-        "mnd": (mnd, mean, "N(mean, Σ) of the data (Monte Carlo)", {"mean_norm": float(np.linalg.norm(mean))}),
-    }
-    for name, (pts, centre, label_g, params) in samples.items():
-        entry = {"label": label_g, "params": params, "kind": "monte_carlo", "n_samples": int(len(pts))}
-        for key, c in (("r", None), ("rc", centre)):
-            rr = Norm(c)(pts)
-            edges, cdf = data[key]["_cdf_edges"], data[key]["_cdf"]
-            srt = np.sort(rr)
-            gen_cdf = np.searchsorted(srt, edges, side="right") / len(srt)
-            h_edges = np.linspace(srt[0], srt[-1], 41)
-            dens, _ = np.histogram(rr, bins=h_edges, density=True)
-            entry[key] = {
-                "mean": float(rr.mean()), "std": float(rr.std()), "median": float(np.median(rr)),
-                "ks": float(np.max(np.abs(cdf - gen_cdf))),
-                "hist_edges": h_edges, "hist_density": dens,
-            }
-        gens[name] = entry
+        cube_b = float(data["r"]["median"] / np.median(unit))
+    rng = np.random.default_rng(seed)
+    gens = _analytic_generators(data, d, cube_b, fitted)
+    gens["mnd"] = _mnd_generator(data, mean, cov, int(n_mc), rng)
     cube_mc = _mc_cube_radii(d, int(n_mc), rng) * cube_b
     gens["cube"]["mc_check"] = {"mean": float(cube_mc.mean()), "std": float(cube_mc.std()), "n_samples": int(n_mc)}
     for key in ("r", "rc"):
@@ -299,3 +243,112 @@ def radii(
         n_points=int(mom.n), z_dim=d, mean_norm=float(np.linalg.norm(mean)), data=data,
         generators=gens, cube_b_fitted=fitted, partition=partition, store=label,
     )
+
+
+def _data_radii(passes) -> tuple[Moments, dict]:
+    """Two passes: moments and the range of ‖z‖, then fine histograms of ‖z‖ and ‖z − mean‖."""
+    p1 = passes.run({"m": Moments(passes.shift, cross=True), "r": Histograms([[0.0, np.inf]], Norm())})
+    mom, r1 = p1["m"], p1["r"]
+    mean = mom.mean
+    r_lo, r_hi = float(r1.min[0]), float(r1.max[0])
+    if r_hi <= r_lo:
+        r_lo, r_hi = max(r_lo - 0.5, 0.0), r_hi + 0.5
+    dev = np.maximum(np.abs(mom.min - mean), np.abs(mom.max - mean))
+    rc_hi = float(np.sqrt(np.sum(dev**2))) or 1.0
+    p2 = passes.run({
+        "r": Histograms([np.linspace(r_lo, r_hi, _FINE_BINS + 1)], Norm()),
+        "rc": Histograms([np.linspace(0.0, rc_hi, _FINE_BINS + 1)], Norm(mean)),
+    })
+    return mom, {"r": _hist_summary(p2["r"]), "rc": _hist_summary(p2["rc"])}
+
+
+def _analytic_models(d: int, cube_b: float, fitted: bool, med: float) -> dict:
+    """pdf, cdf, moments and median of ‖x‖ for the cube, the ball and N(0, I)."""
+    from scipy import stats as st
+
+    ball_r = float(med / 0.5 ** (1.0 / d))
+    chi = st.chi(d)
+    return {
+        "cube": {
+            "label": f"uniform cube [-b, b]^d, b = {cube_b:.3g}" + (" (fitted)" if fitted else ""),
+            "params": {"b": cube_b, "fitted": fitted},
+            "pdf": lambda t: _cube_pdf(t, cube_b, d),
+            "cdf": lambda t: _cube_cdf(t, cube_b, d),
+            "moments": cube_radius_moments(cube_b, d),
+            "median": float(cube_b * np.sqrt(d / 3.0)),
+            "x_max": cube_b * np.sqrt(d / 3.0) * 1.3,
+        },
+        "ball": {
+            "label": f"uniform ball, R = {ball_r:.3g} (fitted)",
+            "params": {"R": ball_r},
+            "pdf": lambda t: np.where((t >= 0) & (t <= ball_r), d / ball_r * np.clip(np.asarray(t, float) / ball_r, 0, 1) ** (d - 1), 0.0),
+            "cdf": lambda t: np.clip(np.asarray(t, float) / ball_r, 0, 1) ** d,
+            "moments": (ball_r * d / (d + 1), ball_r * np.sqrt(d / ((d + 2) * (d + 1) ** 2))),
+            "median": med,
+            "x_max": ball_r * 1.05,
+        },
+        "normal": {
+            "label": "N(0, I): chi distribution",
+            "params": {},
+            "pdf": chi.pdf,
+            "cdf": chi.cdf,
+            "moments": (float(chi.mean()), float(chi.std())),
+            "median": float(chi.median()),
+            "x_max": np.sqrt(d) * 1.3,
+        },
+    }
+
+
+def _analytic_generators(data: dict, d: int, cube_b: float, fitted: bool) -> dict:
+    """Cube, ball and N(0, I) against the data: summary, KS gap and the density curve."""
+    models = _analytic_models(d, cube_b, fitted, data["r"]["median"])
+    x_hi = max(data["r"]["max"], data["rc"]["max"], *(m["x_max"] for m in models.values()))
+    x = np.linspace(0.0, x_hi, 400)
+    gens = {}
+    for name, g in models.items():
+        entry = {"label": g["label"], "params": g["params"], "kind": "analytic"}
+        for key in ("r", "rc"):
+            edges, cdf = data[key]["_cdf_edges"], data[key]["_cdf"]
+            entry[key] = {
+                "mean": float(g["moments"][0]), "std": float(g["moments"][1]), "median": float(g["median"]),
+                "ks": float(np.max(np.abs(cdf - g["cdf"](edges)))),
+                "curve_x": x, "curve_pdf": np.asarray(g["pdf"](x), float),
+            }
+        gens[name] = entry
+    return gens
+
+
+def _mnd_generator(data: dict, mean, cov, n_mc: int, rng) -> dict:
+    """N(mean, Σ) of the data by Monte Carlo: summary, KS gap and a density histogram."""
+    w, v = np.linalg.eigh(cov)
+    root = v * np.sqrt(np.clip(w, 0, None))
+    pts = mean + rng.standard_normal((n_mc, len(mean))) @ root.T
+    entry = {"label": "N(mean, Σ) of the data (Monte Carlo)", "params": {"mean_norm": float(np.linalg.norm(mean))},
+             "kind": "monte_carlo", "n_samples": int(len(pts))}
+    for key, centre in (("r", None), ("rc", mean)):
+        rr = Norm(centre)(pts)
+        edges, cdf = data[key]["_cdf_edges"], data[key]["_cdf"]
+        srt = np.sort(rr)
+        gen_cdf = np.searchsorted(srt, edges, side="right") / len(srt)
+        h_edges = np.linspace(srt[0], srt[-1], 41)
+        dens, _ = np.histogram(rr, bins=h_edges, density=True)
+        entry[key] = {
+            "mean": float(rr.mean()), "std": float(rr.std()), "median": float(np.median(rr)),
+            "ks": float(np.max(np.abs(cdf - gen_cdf))),
+            "hist_edges": h_edges, "hist_density": dens,
+        }
+    return entry
+
+
+#: The registry entry (``latentlab radii``, the report's "Radii" section).
+RADII = Analysis(
+    name="radii",
+    title="Radii",
+    help="Histograms of ‖z‖ and ‖z − mean‖ against cube, ball, N(0, I), N(mean, Σ) → radii.json + figures.",
+    run=radii,
+    options=(
+        Option("cube_b", None, "Half-width b of the uniform cube generator (default: fitted to the median radius).", float),
+        Option("seed", 0, "Seed of the Monte-Carlo generator samples."),
+        Option("n_mc", 5_000, "Monte-Carlo samples per generator histogram.", quick=2_000, cli=False),
+    ),
+)

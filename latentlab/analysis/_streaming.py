@@ -22,13 +22,13 @@ tree-reduces with ``merge``.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager, nullcontext
-from pathlib import Path
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._errors import LatentlabError
-from ..store import ZStore, open_store, partition_code
+from ..store import ZStore, open_store, partition_code  # noqa: F401  (ZStore: type hints)
+from ..store._rows import ArrayStore  # noqa: F401  (in-memory row source; was defined here)
 
 __all__: list[str] = []
 
@@ -42,52 +42,20 @@ _SHIFT_ROWS = 1024
 
 
 # -- inputs -----------------------------------------------------------------
-class ArrayStore:
-    """An in-memory ``(N, z_dim)`` array behind the small part of the ZStore API the analyses use."""
-
-    def __init__(self, z):
-        z = np.asarray(z)
-        if z.ndim != 2 or z.shape[0] == 0 or z.dtype.kind not in "fiu":
-            raise LatentlabError(f"z: expected a non-empty 2-D numeric array (N, z_dim), got shape {z.shape}")
-        self.z = z
-        self.n, self.z_dim = z.shape
-        self.path = Path("<array>")
-        self.partition = None
-        self.attributes = None
-        self.attribute_names: list[str] = []
-        self.ids = None
-        self.attrs: dict = {}
-        self.chunk_rows = 8192
-
-    def selection(self, partition=None):
-        if partition_code(partition) is not None:
-            raise LatentlabError(f"partition {partition!r}: an in-memory array has no partitions")
-        return None
-
-    def iter_chunks(self, chunk_rows=None, *, partition=None, dtype=np.float64, with_index=False):
-        self.selection(partition)
-        rows = chunk_rows or self.chunk_rows
-        for start in range(0, self.n, rows):
-            stop = min(start + rows, self.n)
-            block = np.asarray(self.z[start:stop], dtype=dtype)
-            yield (np.arange(start, stop), block) if with_index else block
-
-
 @contextmanager
 def as_store(store_or_path):
-    """Yield an open :class:`~latentlab.ZStore` for a path, an open store, or an array."""
-    if isinstance(store_or_path, (ZStore, ArrayStore)):
+    """Yield a row source (:class:`~latentlab.store.RowSource`) for a path, an open store or an array."""
+    if hasattr(store_or_path, "iter_chunks"):  # already a row source
         yield store_or_path
+        return
+    if isinstance(store_or_path, (str, os.PathLike)):
+        with open_store(store_or_path) as store:
+            yield store
         return
     if isinstance(store_or_path, (np.ndarray, list)):
         yield ArrayStore(store_or_path)
         return
-    if not isinstance(store_or_path, (str, os.PathLike)):
-        raise LatentlabError(
-            f"expected a z-store path or an open ZStore, got {type(store_or_path).__name__}"
-        )
-    with open_store(store_or_path) as store:
-        yield store
+    raise LatentlabError(f"expected a z-store path, an open ZStore or an array, got {type(store_or_path).__name__}")
 
 
 def check_engine(engine: str) -> str:
@@ -147,6 +115,45 @@ def provisional_shift(store: ZStore, partition: str | None = None) -> np.ndarray
     return np.asarray(rows, dtype=np.float64).mean(axis=0)
 
 
+class Passes:
+    """The set-up every streamed analysis shares: one input, its selected rows, and how passes run.
+
+    Made by :func:`open_passes`; ``run(accumulators)`` is one pass over the
+    selected rows with the chosen chunking and engine.
+    """
+
+    def __init__(self, store, partition=None, chunk_rows=None, engine="numpy", scheduler=None):
+        check_engine(engine)
+        block_rows(store, chunk_rows)  # validate before the first pass
+        self.store, self.partition = store, partition
+        self.chunk_rows, self.engine, self.scheduler = chunk_rows, engine, scheduler
+        self.n = n_selected(store, partition)
+        self.z_dim = store.z_dim
+        self.label = str(store.path)
+        self._shift = None
+
+    @property
+    def shift(self) -> np.ndarray:
+        """The provisional centring of every sum (mean of the first selected rows)."""
+        if self._shift is None:
+            self._shift = provisional_shift(self.store, self.partition)
+        return self._shift
+
+    def sample_index(self, size: int, seed: int = 0) -> np.ndarray:
+        return sample_index(self.store, int(size), partition=self.partition, seed=seed)
+
+    def run(self, accumulators: dict) -> dict:
+        return run_pass(self.store, accumulators, partition=self.partition, chunk_rows=self.chunk_rows,
+                        engine=self.engine, scheduler=self.scheduler)
+
+
+@contextmanager
+def open_passes(data, partition=None, chunk_rows=None, engine="numpy", scheduler=None):
+    """Open ``data`` (path, store or array) and yield its :class:`Passes` (options checked first)."""
+    with as_store(data) as store:
+        yield Passes(store, partition, chunk_rows, engine, scheduler)
+
+
 # -- accumulators -----------------------------------------------------------
 class Moments:
     """Count, sums of powers, extremes and (optionally) cross-products, float64.
@@ -192,6 +199,9 @@ class Moments:
         np.maximum(self.max, block.max(axis=0), out=self.max)
 
     def merge(self, other: Moments) -> Moments:
+        """Moments of both row sets (``other``'s sums are re-centred when its shift differs)."""
+        if not np.array_equal(other.shift, self.shift):
+            other = other.recentred(self.shift)
         out = self.empty()
         out.n = self.n + other.n
         for key in ("s1", "s2", "s3", "s4", "cross"):
@@ -200,6 +210,21 @@ class Moments:
                 setattr(out, key, a + getattr(other, key))
         out.min = np.minimum(self.min, other.min)
         out.max = np.maximum(self.max, other.max)
+        return out
+
+    def recentred(self, shift) -> Moments:
+        """The same moments as sums of ``block - shift`` (binomial expansion of each power sum)."""
+        out = Moments(shift, cross=self.cross_wanted, higher=self.higher)
+        delta = self.shift - out.shift  # c_new = c_old + delta
+        n, s1, s2 = self.n, self.s1, self.s2
+        out.n, out.min, out.max = n, self.min.copy(), self.max.copy()
+        out.s1 = s1 + n * delta
+        out.s2 = s2 + 2 * delta * s1 + n * delta**2
+        if self.higher:
+            out.s3 = self.s3 + 3 * delta * s2 + 3 * delta**2 * s1 + n * delta**3
+            out.s4 = self.s4 + 4 * delta * self.s3 + 6 * delta**2 * s2 + 4 * delta**3 * s1 + n * delta**4
+        if self.cross is not None:
+            out.cross = self.cross + np.outer(delta, s1) + np.outer(s1, delta) + n * np.outer(delta, delta)
         return out
 
     # -- derived statistics -------------------------------------------------
@@ -251,14 +276,13 @@ def _gram(c: np.ndarray) -> np.ndarray:
 class RowSample:
     """Gather the rows whose global indices are listed (a seeded subsample)."""
 
-    def __init__(self, index: np.ndarray, extra=None):
+    def __init__(self, index: np.ndarray):
         self.index = np.asarray(index, dtype=np.int64)
-        self.extra = extra  # optional callable(block) -> per-row values kept too
         self.got_index: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
 
     def empty(self) -> RowSample:
-        return RowSample(self.index, self.extra)
+        return RowSample(self.index)
 
     def update(self, block: np.ndarray, index: np.ndarray) -> None:
         keep = np.isin(index, self.index, assume_unique=True)
@@ -363,17 +387,6 @@ class Mahalanobis2:
         return np.einsum("ij,ij->i", y, y)
 
 
-class Project:
-    """Scores on the given components: ``(z - mean) @ components.T``."""
-
-    def __init__(self, mean, components):
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.components = np.asarray(components, dtype=np.float64)
-
-    def __call__(self, block):
-        return (block - self.mean) @ self.components.T
-
-
 class RangeProduct:
     """``Σ Xcᵀ (Xc Q)`` and ``Σ (Xc Q)ᵀ (Xc Q)`` for streamed randomized PCA."""
 
@@ -434,15 +447,12 @@ def run_pass(
     partition_code(partition)
     accs = {k: a.empty() for k, a in accumulators.items()}
     blocks = store.iter_chunks(rows, partition=partition, dtype=np.float32, with_index=True)
-    with _one_core_left_to_the_reader() if PREFETCH else nullcontext():
-        for index, block in _prefetch(blocks) if PREFETCH else blocks:
+    # The next block is read in a background thread while the current one is folded in.
+    with _one_core_left_to_the_reader():
+        for index, block in _prefetch(blocks):
             for acc in accs.values():
                 acc.update(block, index)
     return accs
-
-
-#: Read the next block in a background thread while the current one is folded in.
-PREFETCH = True
 
 
 @contextmanager
@@ -506,6 +516,3 @@ def _prefetch(iterator, depth: int = 1):
                 pass
             thread.join(timeout=0.05)
 
-
-def store_label(store: ZStore) -> str:
-    return Path(store.path).name

@@ -35,8 +35,7 @@ from ._app import app
 
 # Each module registers its commands on `app`; none imports TensorFlow at import time.
 from . import _foundation  # noqa: E402,F401  train, encode, info, demo, merge
-from . import _analysis  # noqa: E402,F401  components, correlations, radii, pca, report
-from . import _fragments  # noqa: E402,F401  fragments
+from . import _analysis  # noqa: E402,F401  components, correlations, radii, pca, fragments (the registry), report
 from . import _sampling  # noqa: E402,F401  sample, path, interpolate, reconstruct, compare-samplers
 
 __all__ = ["app", "main"]

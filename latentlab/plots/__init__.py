@@ -2,18 +2,11 @@
 
 Each takes data (or a result object) and an optional ``ax`` and returns the
 matplotlib Figure. No analysis code plots; no plot function computes more
-than it draws. Headless-safe: the Agg backend is used unless another was chosen.
+than it draws. Importing this package leaves matplotlib's backend alone
+(matplotlib itself falls back to Agg where there is no display).
 """
 
-import matplotlib
-
-if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-    try:
-        import matplotlib.pyplot as _plt  # noqa: F401
-    except Exception:  # pragma: no cover - no display
-        matplotlib.use("Agg")
-
-from ._images import *  # noqa: E402,F401,F403
-from ._distributions import *  # noqa: E402,F401,F403
-from ._fragments import *  # noqa: E402,F401,F403
-from ._sampling import *  # noqa: E402,F401,F403
+from ._images import *  # noqa: F401,F403
+from ._distributions import *  # noqa: F401,F403
+from ._fragments import *  # noqa: F401,F403
+from ._sampling import *  # noqa: F401,F403

@@ -46,14 +46,15 @@ class _PCAFrame(BaseRegion):
     """Shared fit: mean, covariance, eigendecomposition (descending)."""
 
     def _fit_frame(self, Z, reg_covar):
-        self.mean_ = Z.mean(axis=0)
-        cov = np.atleast_2d(np.cov(Z, rowvar=False))
-        lam, vec = np.linalg.eigh(cov)
-        order = np.argsort(lam)[::-1]
-        lam, vec = lam[order], vec[:, order]
+        from ..analysis._pca import pca_of_rows
+
+        pca = pca_of_rows(Z)  # latentlab's one PCA core: same axes and signs as the PCA report
+        self.mean_ = pca.mean_
+        cov = pca.moments_.cov(ddof=1)
+        lam = pca.eigenvalues_
         floor = reg_covar * max(float(lam.mean()), 1e-12)
-        self.eigenvalues_ = np.maximum(lam, 0.0) + floor
-        self.components_ = vec.T  # rows are PCA axes, like sklearn
+        self.eigenvalues_ = lam + floor
+        self.components_ = pca.components_  # rows are PCA axes, like sklearn
         self._sqrt_lam = np.sqrt(self.eigenvalues_)
         self._cov = cov
 
@@ -115,7 +116,7 @@ class EllipsoidRegion(_PCAFrame):
     >>> import numpy as np
     >>> Z = np.random.default_rng(0).normal(size=(500, 16))
     >>> ell = EllipsoidRegion(sigma=2).fit(Z)
-    >>> ell.contains(ell.sample(100, random_state=0)).all()
+    >>> bool(ell.contains(ell.sample(100, random_state=0)).all())
     True
     """
 

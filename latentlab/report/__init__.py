@@ -1,18 +1,22 @@
-"""HTML reports assembled from sections that each analysis module provides.
+"""HTML reports assembled from sections.
 
 A section builder is a function ``builder(ctx: ReportContext) -> Section | None``
 (``None`` when it does not apply, e.g. it needs a model and none was given).
 :data:`SECTION_BUILDERS` lists them in page order as ``"module:function"``
-strings, imported only when a report is built.
+strings, imported only when a report is built; every registered analysis
+(:data:`latentlab.analysis._registry.ANALYSES`) is one section, built by
+:func:`~latentlab.report._analyses.analysis_section`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis._registry import ANALYSES
 from ._html import Section, figure_html, paragraph, png_html, render_page, table_html, write_page
 
 __all__ = [
@@ -28,15 +32,14 @@ __all__ = [
     "write_page",
 ]
 
-#: Report sections in page order: (name, "module:function").
+#: Marks a section built from the analysis registry.
+_ANALYSIS = "analysis"
+
+#: Report sections in page order: (name, "module:function" or "analysis").
 SECTION_BUILDERS: list[tuple[str, str]] = [
     ("overview", "latentlab.report._overview:overview_section"),
     ("reconstructions", "latentlab.report._overview:reconstruction_section"),
-    ("components", "latentlab.analysis._sections:components_section"),
-    ("correlations", "latentlab.analysis._sections:correlations_section"),
-    ("radii", "latentlab.analysis._sections:radii_section"),
-    ("pca", "latentlab.analysis._sections:pca_section"),
-    ("fragments", "latentlab.analysis._fragment_section:fragments_section"),
+    *((name, _ANALYSIS) for name in ANALYSES),
     ("samplers", "latentlab.metrics._sections:samplers_section"),
 ]
 
@@ -78,7 +81,11 @@ class ReportContext:
         return self.model_dir is not None or (self.encoder_path is not None and self.decoder_path is not None)
 
 
-def _load_builder(spec: str):
+def _load_builder(name: str, spec: str):
+    if spec == _ANALYSIS:
+        from ._analyses import analysis_section
+
+        return functools.partial(analysis_section, name)
     module, func = spec.split(":")
     return getattr(importlib.import_module(module), func)
 
@@ -145,7 +152,7 @@ def build_report(
     for name in wanted:
         if progress:
             progress(name)
-        section = _load_builder(known[name])(ctx)
+        section = _load_builder(name, known[name])(ctx)
         if section is not None:
             built.append(section)
     return write_page(

@@ -24,7 +24,7 @@ from ._fixture import make_celeba_layout
 from ._pipeline import Batch, iter_batches, load_all
 from ._fashion_mnist import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FashionMNISTSource, read_idx
 from ._attributes_csv import read_attributes_csv, with_csv_attributes
-from ._open import DATASETS, open_source
+from ._open import DATASETS, SOURCES, open_source
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
@@ -38,6 +38,7 @@ __all__ = [
     "CelebASource",
     "FolderSource",
     "ImageSource",
+    "SOURCES",
     "LFWSource",
     "NpzSource",
     "Preprocessing",

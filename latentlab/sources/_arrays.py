@@ -90,6 +90,7 @@ class LFWSource(ArraySource):
     """The first 100 images of ``skimage.data.lfw_subset()``: real 25×25 grey face crops, offline."""
 
     dataset = "lfw"
+    needs_data = False
 
     def __init__(self):
         from skimage.data import lfw_subset

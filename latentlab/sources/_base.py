@@ -175,13 +175,6 @@ def resize(im: Image.Image, box, prep: Preprocessing) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def array_to_image(arr: np.ndarray) -> Image.Image:
-    """HWC or HW uint8 → Pillow image."""
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    return Image.fromarray(np.ascontiguousarray(arr))
-
-
 class ImageSource:
     """A sequence of images with ids and optional CelebA metadata.
 
@@ -190,7 +183,12 @@ class ImageSource:
     and ``attribute_names``; they implement :meth:`load`.
     """
 
+    #: Registry name (``--dataset``; :data:`latentlab.sources.SOURCES`).
     dataset: str = "base"
+    #: Built from a path (``--data``); False for built-in sets.
+    needs_data: bool = True
+    #: Takes ``partition=`` (train / val / test) when built.
+    has_partitions: bool = False
     ids: list[str]
     partition: np.ndarray | None = None
     attributes: np.ndarray | None = None
@@ -200,6 +198,12 @@ class ImageSource:
     location: str = ""
     #: Problems found while listing the source (e.g. unreadable entries): (id, reason).
     listing_skipped: list[tuple[str, str]]
+
+    @classmethod
+    def open(cls, data=None, *, partition: str = "all", limit: int | None = None) -> ImageSource:
+        """Build one from ``--data`` / ``--partition`` (what the registry calls; ``limit`` is applied after)."""
+        kwargs = {"partition": partition} if cls.has_partitions else {}
+        return cls(data, **kwargs) if cls.needs_data else cls(**kwargs)
 
     def __len__(self) -> int:
         return len(self.ids)

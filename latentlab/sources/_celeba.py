@@ -122,6 +122,7 @@ class CelebASource(ImageSource):
     """
 
     dataset = "celeba"
+    has_partitions = True
     default_crop = (178, 178)
 
     def __init__(self, root: str | os.PathLike, partition: str = "all"):

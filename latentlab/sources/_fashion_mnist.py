@@ -121,6 +121,12 @@ class FashionMNISTSource(ArraySource):
     """
 
     dataset = "fashion-mnist"
+    needs_data = False  # Debian's directory unless --data names another
+    has_partitions = True
+
+    @classmethod
+    def open(cls, data=None, *, partition: str = "all", limit: int | None = None) -> FashionMNISTSource:
+        return cls(data, partition=partition, limit=limit)  # limit: decompress only the first images
 
     def __init__(self, root: str | os.PathLike | None = None, partition: str = "all", limit: int | None = None):
         root = Path(root if root is not None else FASHION_MNIST_DIR)

@@ -1,3 +1,5 @@
+"""The image-source registry: ``--dataset`` names a source class by its ``dataset`` attribute."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +11,18 @@ from ._celeba import CelebASource
 from ._fashion_mnist import FashionMNISTSource
 from ._folder import FolderSource
 
-DATASETS = ("celeba", "folder", "npz", "lfw", "fashion-mnist")
-
-#: Sources that find their data without ``--data`` (shipped or at a system path).
-_DATA_OPTIONAL = ("lfw", "fashion-mnist")
-#: Sources with partitions (``--partition``).
-_PARTITIONED = ("celeba", "fashion-mnist")
+#: dataset name → image source class. A new source is its module and one entry here.
+SOURCES: dict[str, type[ImageSource]] = {
+    cls.dataset: cls
+    for cls in (
+        CelebASource,
+        FolderSource,
+        NpzSource,
+        LFWSource,
+        FashionMNISTSource,
+    )
+}
+DATASETS = tuple(SOURCES)
 
 
 def open_source(
@@ -29,36 +37,37 @@ def open_source(
 
     Parameters
     ----------
-    dataset : {'celeba', 'folder', 'npz', 'lfw', 'fashion-mnist'}
+    dataset : str
+        A key of :data:`SOURCES` (``celeba``, ``folder``, ``npz``, ``lfw``, ``fashion-mnist``).
     data : path, optional
-        Not needed for ``lfw``; for ``fashion-mnist`` the default is Debian's
+        Required by sources with ``needs_data`` (celeba, folder, npz); ``lfw``
+        ignores it; for ``fashion-mnist`` the default is Debian's
         ``/usr/share/datasets/fashion-mnist``.
     partition : {'train', 'val', 'test', 'all'}
-        CelebA (train, val, test) and Fashion-MNIST (train, test) only.
+        Only for sources with partitions: CelebA (train, val, test) and Fashion-MNIST (train, test).
     limit : int, optional
         Keep the first ``limit`` images.
     attributes : path, optional
         A CSV of per-image attributes (id column + columns), added to the
         source's own (see :func:`~latentlab.sources.read_attributes_csv`).
+
+    Examples
+    --------
+    >>> src = open_source("lfw", limit=3)
+    >>> src.dataset, len(src)
+    ('lfw', 3)
     """
-    if dataset not in DATASETS:
+    cls = SOURCES.get(dataset)
+    if cls is None:
         raise DataSourceError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)}")
-    if dataset not in _DATA_OPTIONAL and not data:
+    if cls.needs_data and not data:
         raise DataSourceError(f"--data is required for dataset {dataset!r}")
-    if partition not in ("all", None) and dataset not in _PARTITIONED:
-        raise DataSourceError(f"--partition {partition} needs --dataset celeba or fashion-mnist (other sources have no partitions)")
+    if partition not in ("all", None) and not cls.has_partitions:
+        with_parts = " or ".join(name for name, c in SOURCES.items() if c.has_partitions)
+        raise DataSourceError(f"--partition {partition} needs --dataset {with_parts} (other sources have no partitions)")
     if limit is not None and limit < 1:
         raise DataSourceError("--limit must be at least 1")
-    if dataset == "celeba":
-        source = CelebASource(data, partition=partition or "all")
-    elif dataset == "folder":
-        source = FolderSource(data)
-    elif dataset == "npz":
-        source = NpzSource(data)
-    elif dataset == "fashion-mnist":
-        source = FashionMNISTSource(data, partition=partition or "all", limit=limit)
-    else:
-        source = LFWSource()
+    source = cls.open(data, partition=partition or "all", limit=limit)
     if limit is not None and limit < len(source):
         source = source.subset(np.arange(limit))
     if attributes is not None:

@@ -17,9 +17,12 @@ streamed in chunks, never loaded whole unless asked (:meth:`ZStore.read_z`).
 from ._reader import PARTITIONS, LazyRows, ZStore, incomplete_stores_allowed, open_store, partition_code
 from ._writer import StoreWriter, write_store
 from ._merge import merge_stores
+from ._rows import ArrayStore, RowSource
 
 __all__ = [
     "PARTITIONS",
+    "ArrayStore",
+    "RowSource",
     "LazyRows",
     "StoreWriter",
     "ZStore",

@@ -65,7 +65,16 @@ def merge_stores(
 
     Examples
     --------
-    >>> merge_stores(["part0.h5", "part1.h5"], "z.h5")    # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from latentlab import open_store, write_store
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> shard = lambda i: {"shard_index": i, "shard_count": 2, "shard_start": 3 * i, "shard_stop": 3 * i + 3}
+    >>> parts = [write_store(d / f"part{i}.h5", np.full((3, 2), i), ids=[f"{i}{j}" for j in "abc"], attrs=shard(i))
+    ...          for i in range(2)]
+    >>> with open_store(merge_stores(parts, d / "z.h5")) as store:
+    ...     store.n, list(store.read_ids()[:4])
+    (6, ['0a', '0b', '0c', '1a'])
     """
     paths = [Path(p) for p in parts]
     if not paths:
@@ -75,22 +84,32 @@ def merge_stores(
         raise StoreError(f"{out}: already exists (use --overwrite to replace it)")
     if any(p.resolve() == out.resolve() for p in paths if p.exists()):
         raise StoreError(f"{out}: is also one of the parts; write the merged store to a new file")
+    info = [_read_part(p) for p in paths]
+    _check_same_encode(info)
+    ordered = _in_shard_order(info)
+    _check_contiguous(ordered)
+    _copy_parts(ordered, out, overwrite=overwrite, progress=progress)
+    return out
 
-    info = []
-    for p in paths:
-        with open_store(p, allow_incomplete=True) as s:
-            if not s.complete:
-                raise StoreError(f"{p}: part is incomplete ({s.n} rows); finish it with `latentlab encode --shard ... --resume`")
-            missing = [k for k in ("shard_index", "shard_count", "shard_start", "shard_stop") if k not in s.attrs]
-            if missing:
-                raise StoreError(f"{p}: not a shard part (no {missing[0]} attribute; write parts with `latentlab encode --shard I/N`)")
-            info.append({
-                "path": p, "n": s.n, "attrs": dict(s.attrs), "has_partition": s.partition is not None,
-                "attribute_names": list(s.attribute_names) if s.attributes is not None else None,
-                "index": int(s.attrs["shard_index"]), "count": int(s.attrs["shard_count"]),
-                "start": int(s.attrs["shard_start"]), "stop": int(s.attrs["shard_stop"]),
-            })
 
+def _read_part(p: Path) -> dict:
+    """What the checks need from one part: its shard attributes, row count and layout."""
+    with open_store(p, allow_incomplete=True) as s:
+        if not s.complete:
+            raise StoreError(f"{p}: part is incomplete ({s.n} rows); finish it with `latentlab encode --shard ... --resume`")
+        missing = [k for k in SHARD_ATTRS if k not in s.attrs]
+        if missing:
+            raise StoreError(f"{p}: not a shard part (no {missing[0]} attribute; write parts with `latentlab encode --shard I/N`)")
+        return {
+            "path": p, "n": s.n, "attrs": dict(s.attrs), "has_partition": s.partition is not None,
+            "attribute_names": list(s.attribute_names) if s.attributes is not None else None,
+            "index": int(s.attrs["shard_index"]), "count": int(s.attrs["shard_count"]),
+            "start": int(s.attrs["shard_start"]), "stop": int(s.attrs["shard_stop"]),
+        }
+
+
+def _check_same_encode(info: list[dict]) -> None:
+    """Every part comes from the first one's encode: same provenance, shard count and layout."""
     first = info[0]
     for part in info[1:]:
         for key in _SAME:
@@ -101,7 +120,11 @@ def merge_stores(
             raise StoreError(f"{part['path']}: shard {part['index']}/{part['count']} does not belong with {first['path'].name} (of {first['count']})")
         if part["has_partition"] != first["has_partition"] or part["attribute_names"] != first["attribute_names"]:
             raise StoreError(f"{part['path']}: /partition or /attributes differ from {first['path'].name}")
-    count = first["count"]
+
+
+def _in_shard_order(info: list[dict]) -> list[dict]:
+    """The parts sorted by shard index; each of ``0 … N-1`` exactly once."""
+    count = info[0]["count"]
     by_index: dict[int, dict] = {}
     for part in info:
         if part["index"] in by_index:
@@ -110,8 +133,12 @@ def merge_stores(
     absent = sorted(set(range(count)) - set(by_index))
     if absent:
         raise StoreError(f"merge: shard(s) {', '.join(f'{i}/{count}' for i in absent)} missing")
-    ordered = [by_index[i] for i in range(count)]
-    expected = 0
+    return [by_index[i] for i in range(count)]
+
+
+def _check_contiguous(ordered: list[dict]) -> None:
+    """The shards' source rows follow each other without gap or overlap and cover the source."""
+    count, expected = ordered[0]["count"], 0
     for part in ordered:
         if part["start"] != expected:
             raise StoreError(
@@ -119,10 +146,14 @@ def merge_stores(
                 f" but the previous shard ends at {expected} (overlap or gap)"
             )
         expected = part["stop"]
-    total_source = first["attrs"].get("source_rows")
+    total_source = ordered[0]["attrs"].get("source_rows")
     if total_source is not None and expected != int(total_source):
         raise StoreError(f"merge: the shards cover {expected} of {total_source} source rows")
 
+
+def _copy_parts(ordered: list[dict], out: Path, *, overwrite: bool, progress) -> None:
+    """Append every part's rows, ids, partitions, attributes and skipped images to ``out``, in order."""
+    first = ordered[0]
     attrs = {k: v for k, v in first["attrs"].items()
              if k not in (*SHARD_ATTRS, "source_rows", "complete", "n", "created", "z_dim", "latentlab_version")}
     total = sum(p["n"] for p in ordered)
@@ -152,7 +183,6 @@ def merge_stores(
                 skipped = s.skipped()
                 if skipped:
                     w.add_skipped([p for p, _ in skipped], [r for _, r in skipped])
-    return out
 
 
 __all__ = ["merge_stores"]

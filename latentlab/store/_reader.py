@@ -33,12 +33,16 @@ def partition_code(partition: str | None) -> int | None:
 
 
 class LazyRows:
-    """A read-only view of the first ``n`` rows of an HDF5 dataset.
+    """A read-only view of the first ``n`` rows of an HDF5 dataset: latentlab's one lazy row reader.
 
     Behaves like a NumPy array for ``shape``, ``dtype``, ``len`` and
     slicing, so it can be handed to ``dask.array.from_array``; reading
     happens only on indexing. Rows beyond ``n`` (a write in progress or torn
     by a crash) are never visible.
+
+    It pickles by file path and dataset name: an unpickled (or
+    :meth:`detached`) copy opens the file for each read, so Dask tasks can
+    run in other threads, processes or machines that see the same file.
     """
 
     def __init__(self, dataset: h5py.Dataset, n: int, *, as_str: bool = False, on_nonfinite=None):
@@ -46,22 +50,45 @@ class LazyRows:
         self._n = int(n)
         self._as_str = as_str
         self._on_nonfinite = on_nonfinite
+        self._path, self._name = str(dataset.file.filename), dataset.name
+        self._shape, self._dtype, self._chunks = tuple(dataset.shape), dataset.dtype, dataset.chunks
+
+    def detached(self) -> LazyRows:
+        """A copy that reads by path (no open handle): picklable, safe to share with Dask workers."""
+        out = object.__new__(LazyRows)
+        out.__setstate__(self.__getstate__())
+        return out
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("dataset", "_on_nonfinite")}
+        # The store's callback names the offending row; a detached copy still refuses NaN/Inf.
+        state["_refuse_nonfinite"] = self._on_nonfinite is not None or self.__dict__.get("_refuse_nonfinite", False)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.dataset, self._on_nonfinite = None, None
+        if self._refuse_nonfinite:
+            self._on_nonfinite = self._refuse
+
+    def _refuse(self, key, block) -> None:
+        raise StoreError(f"{self._path}: {self._name} holds NaN or Inf values; list them with `latentlab info --check`")
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self._n, *self.dataset.shape[1:])
+        return (self._n, *self._shape[1:])
 
     @property
     def dtype(self):
-        return np.dtype(object) if self._as_str else self.dataset.dtype
+        return np.dtype(object) if self._as_str else self._dtype
 
     @property
     def ndim(self) -> int:
-        return self.dataset.ndim
+        return len(self._shape)
 
     @property
     def chunks(self):
-        return self.dataset.chunks
+        return self._chunks
 
     def __len__(self) -> int:
         return self._n
@@ -80,12 +107,17 @@ class LazyRows:
             return self._read_clipped(key)
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, SystemError) as exc:
             # h5py's errors for damaged chunks (bad checksums, failing filters, torn B-trees).
-            name = getattr(self.dataset, "name", "?")
-            where = getattr(getattr(self.dataset, "file", None), "filename", "z-store")
+            name, where = self._name, self._path
             raise StoreError(f"{where}: cannot read {name} (damaged file: {_short(exc) or type(exc).__name__})") from None
 
     def _read_clipped(self, key):
-        source = self.dataset.asstr() if self._as_str else self.dataset
+        if self.dataset is None:  # detached: open by path for this read
+            with _open_for_read(self._path) as f:
+                return self._read_from(f[self._name], key)
+        return self._read_from(self.dataset, key)
+
+    def _read_from(self, dataset, key):
+        source = dataset.asstr() if self._as_str else dataset
         first = key[0] if isinstance(key, tuple) else key
         if isinstance(first, np.ndarray):
             # h5py wants increasing, unique indices: read those, then restore the order asked for.
@@ -339,6 +371,21 @@ class ZStore:
             block = np.asarray(block, dtype=dtype)
             yield (index, block) if with_index else block
 
+    def to_dask(self, rows: int):
+        """``(z, partition)`` as dask arrays of ``rows``-row chunks (``partition`` None without ``/partition``).
+
+        Tasks read through detached :class:`LazyRows`, so they need only the file path.
+        """
+        import dask.array as da
+
+        z = da.from_array(self.z.detached(), chunks=(rows, self.z_dim), lock=False, asarray=True,
+                          name=f"latentlab-z-{self.path}-{rows}")
+        part = None
+        if self.partition is not None:
+            part = da.from_array(self.partition.detached(), chunks=(rows,), lock=False, asarray=True,
+                                 name=f"latentlab-part-{self.path}-{rows}")
+        return z, part
+
     def read_z(self, partition: str | None = None, dtype=np.float32) -> np.ndarray:
         """Load ``/z`` (or one partition of it) into memory."""
         if partition_code(partition) is None:
@@ -380,8 +427,10 @@ def incomplete_stores_allowed(allowed: bool = True):
 
     Examples
     --------
-    >>> with incomplete_stores_allowed():                 # doctest: +SKIP
-    ...     fit_pca("partial.h5")
+    >>> with incomplete_stores_allowed():
+    ...     allowed = _INCOMPLETE_ALLOWED.get()
+    >>> allowed, _INCOMPLETE_ALLOWED.get()
+    (True, False)
     """
     token = _INCOMPLETE_ALLOWED.set(bool(allowed))
     try:
@@ -417,9 +466,14 @@ def open_store(
 
     Examples
     --------
-    >>> with open_store("z.h5") as store:            # doctest: +SKIP
-    ...     for block in store.iter_chunks():
+    >>> import pathlib, tempfile
+    >>> from latentlab import write_store
+    >>> path = write_store(pathlib.Path(tempfile.mkdtemp()) / "z.h5", np.zeros((10, 4)))
+    >>> with open_store(path) as store:
+    ...     for block in store.iter_chunks(6):
     ...         print(block.shape)
+    (6, 4)
+    (4, 4)
     """
     if allow_incomplete is None:
         allow_incomplete = _INCOMPLETE_ALLOWED.get()
@@ -466,6 +520,14 @@ def _open_h5(path: Path) -> h5py.File:
         return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
     except Exception as exc:
         raise StoreError(f"{path}: cannot open HDF5 file ({_short(exc) or type(exc).__name__})") from None
+
+
+def _open_for_read(path: str) -> h5py.File:
+    """Open an already validated store for one read (SWMR when a writer or this process holds it)."""
+    try:
+        return h5py.File(path, "r")
+    except OSError:  # open here already with other locking flags (a SWMR reader), or a live writer
+        return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
