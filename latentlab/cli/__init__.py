@@ -24,6 +24,7 @@ from . import _foundation  # noqa: E402,F401  train, encode, info, demo, merge
 from . import _analysis  # noqa: E402,F401  components, correlations, radii, pca, report
 from . import _fragments  # noqa: E402,F401  fragments
 from . import _sampling  # noqa: E402,F401  sample, path, interpolate, reconstruct, compare-samplers
+from . import _explore  # noqa: E402,F401  explore, export
 
 __all__ = ["app", "main"]
 
