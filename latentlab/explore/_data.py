@@ -26,7 +26,7 @@ MAX_MAP_AXES = 10
 N_SLIDERS = 4
 #: Nearest map points whose mean gives the off-plane coordinates of a clicked point.
 DEFAULT_NEIGHBOURS = 32
-#: Bins per side of the 2-D histogram behind the "density" colouring.
+#: Most bins per side of the 2-D histogram behind the "density" colouring (fewer for small stores: √n).
 DENSITY_BINS = 200
 #: Regions that cannot be fitted on a lasso selection (they ignore the data or need a fragments file).
 _NOT_ON_SELECTION = {"normal"}
@@ -227,10 +227,11 @@ class ExploreData:
         from scipy.ndimage import gaussian_filter
 
         x, y = self.plane(i, j)
-        counts, xe, ye = np.histogram2d(x, y, bins=DENSITY_BINS)
+        bins = int(np.clip(np.sqrt(self.n), 16, DENSITY_BINS))
+        counts, xe, ye = np.histogram2d(x, y, bins=bins)
         smooth = gaussian_filter(counts, sigma=1.5)
-        ix = np.clip(np.searchsorted(xe, x, side="right") - 1, 0, DENSITY_BINS - 1)
-        iy = np.clip(np.searchsorted(ye, y, side="right") - 1, 0, DENSITY_BINS - 1)
+        ix = np.clip(np.searchsorted(xe, x, side="right") - 1, 0, bins - 1)
+        iy = np.clip(np.searchsorted(ye, y, side="right") - 1, 0, bins - 1)
         return np.log1p(smooth[ix, iy])
 
     def describe_row(self, row: int) -> dict:
