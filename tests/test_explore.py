@@ -232,3 +232,20 @@ def test_cli_serves_the_page_offline_and_leaves_the_store_untouched(labelled_sto
     assert path.read_bytes() == before
     with h5py.File(path, "r") as f:
         assert f["z"].shape == (600, 8)
+
+
+def test_notebook_form_shows_the_same_document_inline(labelled_store, monkeypatch):
+    import bokeh.io
+    from bokeh.document import Document
+
+    import latentlab
+
+    path, _, _ = labelled_store
+    shown = {}
+    monkeypatch.setattr(bokeh.io, "output_notebook", lambda **kw: shown.setdefault("resources", kw["resources"]))
+    monkeypatch.setattr(bokeh.io, "show", lambda obj, notebook_url=None: shown.update(app=obj, url=notebook_url))
+    app = latentlab.explore(path)
+    assert shown["resources"].mode == "inline" and shown["url"] == "localhost:8888"
+    doc = Document()
+    shown["app"](doc)
+    assert shown["app"] == app.modify_doc and len(doc.get_model_by_name("points").data_source.data["x"]) == 600

@@ -79,3 +79,13 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
         server.io_loop.start()
     finally:
         server.stop()
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``latentlab.explore(store, model)`` calls :func:`explore`; ``latentlab.explore.X`` still names this package."""
+
+    def __call__(self, *args, **kwargs):
+        return explore(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
