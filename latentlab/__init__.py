@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-_SUBMODULES = ("sources", "model", "store", "analysis", "regions", "metrics", "generate", "plots", "report", "demo")
+_SUBMODULES = ("sources", "model", "store", "analysis", "regions", "metrics", "generate", "plots", "report", "demo", "explore")
 
 
 def __getattr__(name):

@@ -37,6 +37,7 @@ from ._app import app
 from . import _foundation  # noqa: E402,F401  train, encode, info, demo, merge
 from . import _analysis  # noqa: E402,F401  components, correlations, radii, pca, fragments (the registry), report
 from . import _sampling  # noqa: E402,F401  sample, path, interpolate, reconstruct, compare-samplers
+from . import _explore  # noqa: E402,F401  explore, export
 
 __all__ = ["app", "main"]
 

@@ -1,0 +1,112 @@
+"""CLI: explore (interactive map in the browser) and export (projector files, Parquet).
+
+Neither imports TensorFlow unless a model is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._app import app
+from ._common import DecoderFile, EncoderFile, ModelDir, reads_store
+
+StoreArg = Annotated[Path, typer.Argument(help="z-store HDF5 file (opened read-only).")]
+FragmentsOpt = Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 of `latentlab fragments`: fragment colouring and region.")]
+
+
+def _optional_model(model, encoder, decoder) -> dict:
+    from .._errors import ModelError
+
+    if model is not None and (encoder is not None or decoder is not None):
+        raise ModelError("give either --model or --encoder/--decoder, not both")
+    if model is None and (encoder is None) != (decoder is None):
+        raise ModelError("bring your own model: give both --encoder and --decoder")
+    return {"model": model, "encoder": encoder, "decoder": decoder}
+
+
+@app.command()
+@reads_store("store")
+def explore(
+    store: StoreArg,
+    model: ModelDir = None,
+    encoder: EncoderFile = None,
+    decoder: DecoderFile = None,
+    fragments: FragmentsOpt = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 5006,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for saved selections (default: ./explore-<store name>).")] = None,
+) -> int:
+    """Interactive map of the z-cloud in the browser: hover a point, click to decode, lasso to fit a region and sample.
+
+    Without a model the map, colouring and hover (original images, when the
+    store's source is on this machine) work; decoding is disabled. Stop with Ctrl-C.
+    """
+    from ..explore import check_port, serve
+
+    kw = _optional_model(model, encoder, decoder)
+    check_port(port, host)  # before loading anything: a busy port costs nothing
+    if not kw["model"] and not kw["encoder"]:
+        typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
+
+    def ready(url: str) -> None:
+        typer.echo(f"latentlab explore: {url}  (Ctrl-C to stop)")
+
+    try:
+        serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
+              port=port, host=host, on_ready=ready)
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    return 0
+
+
+@app.command()
+@reads_store("store")
+def export(
+    store: StoreArg,
+    projector: Annotated[Optional[Path], typer.Option("--projector", help="Folder for TensorBoard projector files.")] = None,
+    parquet: Annotated[Optional[Path], typer.Option("--parquet", help="Parquet file (z, PCs, ids, labels).")] = None,
+    model: ModelDir = None,
+    encoder: EncoderFile = None,
+    decoder: DecoderFile = None,
+    fragments: FragmentsOpt = None,
+    max_points: Annotated[int, typer.Option("--max-points", help="projector: seeded subsample above this many points.")] = 100_000,
+    tensor_format: Annotated[str, typer.Option("--tensor-format", help="projector: auto, tsv or bytes (raw float32).")] = "auto",
+    no_sprite: Annotated[bool, typer.Option("--no-sprite", help="projector: no sprite image.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the projector subsample.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+) -> int:
+    """Export a z-store for other viewers: TensorBoard projector files and/or a Parquet table."""
+    from .._errors import LatentlabError
+    from ..explore import export_parquet, export_projector, load_explore_data
+    from ..explore._export import PROJECTOR_FILES, _check_target_files
+
+    if projector is None and parquet is None:
+        raise LatentlabError("nothing to export: give --projector DIR and/or --parquet FILE")
+    if tensor_format not in ("auto", "tsv", "bytes"):
+        raise LatentlabError(f"--tensor-format: expected auto, tsv or bytes, got {tensor_format!r}")
+    if max_points < 1:
+        raise LatentlabError(f"--max-points: expected at least 1, got {max_points}")
+    if parquet is not None and parquet.suffix.lower() != ".parquet":
+        raise LatentlabError(f"--parquet {parquet}: the file name must end in .parquet")
+    if projector is not None:
+        if projector.exists() and not projector.is_dir():
+            raise LatentlabError(f"--projector {projector}: exists and is not a folder")
+        _check_target_files([projector / name for name in PROJECTOR_FILES], overwrite)
+    if parquet is not None:
+        _check_target_files([parquet], overwrite)
+    kw = _optional_model(model, encoder, decoder)
+    data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
+                             fragments=fragments)
+    if projector is not None:
+        result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
+                                  sprite=not no_sprite, overwrite=overwrite)
+        for note in result["notes"]:
+            typer.echo(note)
+        typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
+    if parquet is not None:
+        result = export_parquet(data, parquet, overwrite=overwrite)
+        typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
+    return 0

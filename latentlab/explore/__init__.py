@@ -1,0 +1,91 @@
+"""An interactive map of the z-cloud in the browser: hover, click to decode, lasso to sample.
+
+:func:`explore` shows it inline in Jupyter; ``latentlab explore Z.h5`` serves it
+(a Bokeh server on 127.0.0.1). :func:`export_projector` and
+:func:`export_parquet` write the files other embedding viewers read.
+Without a model nothing here imports TensorFlow.
+"""
+
+from ._data import ColourField, Decoded, ExploreData, SelectionSamples, load_explore_data, png_data_url
+from ._app import ExploreApp
+from ._server import check_port, make_server
+from ._export import export_parquet, export_projector
+
+__all__ = [
+    "ColourField",
+    "Decoded",
+    "ExploreApp",
+    "ExploreData",
+    "SelectionSamples",
+    "check_port",
+    "explore",
+    "export_parquet",
+    "export_projector",
+    "load_explore_data",
+    "make_server",
+    "png_data_url",
+    "serve",
+]
+
+
+def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
+            notebook_url: str = "localhost:8888"):
+    """Show the explorer inline in a Jupyter notebook; returns the :class:`ExploreApp`.
+
+    Parameters
+    ----------
+    store : path-like
+        z-store (read-only).
+    model : path-like, optional
+        Model directory; or ``encoder`` + ``decoder`` ``.keras`` files, or a loaded ``autoencoder``.
+    fragments : path-like, optional
+        ``fragments.h5`` (adds fragment colouring and the fragment region).
+    out_dir : path-like, optional
+        Where "Save" writes selections.
+    notebook_url : str
+        Address of the Jupyter server (Bokeh embeds the app from a server in the kernel).
+
+    Examples
+    --------
+    >>> import latentlab
+    >>> app = latentlab.explore("z.h5", "model")       # doctest: +SKIP
+    >>> app.last_samples.z.shape                        # doctest: +SKIP
+    """
+    from bokeh.io import output_notebook, show
+    from bokeh.resources import INLINE
+
+    data = load_explore_data(store, model_dir=model, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
+                             fragments=fragments)
+    app = ExploreApp(data, out_dir=out_dir)
+    output_notebook(resources=INLINE, hide_banner=True)  # BokehJS from the package: no CDN
+    show(app.modify_doc, notebook_url=notebook_url)
+    return app
+
+
+def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
+          port: int = 5006, host: str = "127.0.0.1", on_ready=None) -> None:
+    """Serve the explorer until interrupted (what ``latentlab explore`` runs).
+
+    The port is checked before anything is loaded; ``on_ready(url)`` is called
+    once the server listens.
+    """
+    check_port(port, host)
+    data = load_explore_data(store, model_dir=model, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
+                             fragments=fragments)
+    server = make_server(ExploreApp(data, out_dir=out_dir), port=port, host=host)
+    if on_ready is not None:
+        on_ready(f"http://{host}:{port}/")
+    try:
+        server.io_loop.start()
+    finally:
+        server.stop()
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``latentlab.explore(store, model)`` calls :func:`explore`; ``latentlab.explore.X`` still names this package."""
+
+    def __call__(self, *args, **kwargs):
+        return explore(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

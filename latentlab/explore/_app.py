@@ -1,0 +1,306 @@
+"""The Bokeh document of the explorer: one per browser session, all sharing one :class:`ExploreData`.
+
+Everything the user does arrives as a Python callback on the Bokeh server's
+event loop (hover index, tap position, lasso selection, buttons) and is
+answered by :class:`~latentlab.explore.ExploreData`; the browser only draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import LatentlabError
+from ._data import N_SLIDERS, ExploreData, png_data_url
+
+__all__ = ["ExploreApp"]
+
+#: Pixels an image is shown at (small images are enlarged, pixelated, not blurred).
+_SHOWN_PX = 128
+_IMG_STYLE = "image-rendering:pixelated;border:1px solid #ccc;"
+_NO_MODEL = ("No model given: clicking and sampling do not decode. Start with --model MODEL_DIR "
+             "(or --encoder E --decoder D) to decode positions and samples.")
+
+
+def _point_size(n: int) -> float:
+    return 7.0 if n <= 2_000 else 4.0 if n <= 50_000 else 2.5
+
+
+def _palette(k: int) -> list[str]:
+    from bokeh.palettes import Category10, Category20, turbo
+
+    if k <= 2:
+        return ["#bbbbbb", "#d62728"] if k == 2 else ["#1f77b4"]
+    if k <= 10:
+        return list(Category10[10][:k])
+    if k <= 20:
+        return list(Category20[20][:k])
+    return list(turbo(k))
+
+
+def _img(url: str, role: str, px: int = _SHOWN_PX, extra: str = "") -> str:
+    return f'<img data-role="{role}" src="{url}" width="{px}" height="{px}" style="{_IMG_STYLE}" {extra}>'
+
+
+class ExploreApp:
+    """An explorer for one z-store: builds a Bokeh document per browser session.
+
+    Parameters
+    ----------
+    data : ExploreData
+    out_dir : path-like, optional
+        Where "Save" writes a selection's region and samples
+        (default ``explore-<store name>`` in the working directory).
+    title : str, optional
+
+    Examples
+    --------
+    >>> app = ExploreApp(ExploreData("z.h5"))             # doctest: +SKIP
+    >>> server = app.serve(port=5006)                     # doctest: +SKIP
+    """
+
+    def __init__(self, data: ExploreData, *, out_dir=None, title: str | None = None):
+        self.data = data
+        self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd() / f"explore-{data.store_path.stem}"
+        self.title = title or f"latentlab explore: {data.store_path.name}"
+        #: The latest samples of each session (for notebooks: ``app.last_samples``).
+        self.last_samples = None
+        if data.has_model:  # trace the decoder now, so the first click is answered at once
+            data.decode(data.pca.mean_[None, :])
+
+    # -- the document -------------------------------------------------------
+    def modify_doc(self, doc) -> None:
+        """Fill a Bokeh document (the ``FunctionHandler`` entry point)."""
+        from bokeh.events import Tap
+        from bokeh.layouts import column, row
+        from bokeh.models import (
+            Button, ColumnDataSource, CustomJS, Div, HoverTool, LassoSelectTool, LinearColorMapper, Select, Slider,
+            Spinner, TextInput,
+        )
+        from bokeh.plotting import figure
+        from bokeh.transform import transform
+
+        data = self.data
+        state = {"plane": (0, 1), "colour": "label" if "label" in data.colours else "none",
+                 "xy": (0.0, 0.0), "samples": None}
+        axis_names = [f"PC{k + 1}" for k in range(data.n_axes)]
+
+        x, y = data.plane(*state["plane"])
+        source = ColumnDataSource(data={"x": x, "y": y, "c": np.zeros(data.n, np.float32)}, name="points-source")
+        mapper = LinearColorMapper(palette=["#1f77b4"], low=-0.5, high=0.5, low_color="#dddddd", high_color="#dddddd")
+        fig = figure(name="map", width=720, height=640, output_backend="webgl",
+                     tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
+                     title=f"{data.n:,} points of {data.store_path.name} (z_dim {data.z_dim})")
+        lasso = LassoSelectTool(continuous=False)
+        fig.add_tools(lasso)
+        points = fig.scatter("x", "y", source=source, name="points", size=_point_size(data.n),
+                             fill_color=transform("c", mapper), line_color=None,
+                             fill_alpha=0.75 if data.n <= 50_000 else 0.5)
+        points.nonselection_glyph.fill_alpha = 0.15
+        marker_source = ColumnDataSource(data={"x": [], "y": []}, name="marker-source")
+        fig.scatter("x", "y", source=marker_source, marker="x", size=18, line_width=3, line_color="black",
+                    name="decoded-marker")
+
+        hover_state = ColumnDataSource(data={"row": [-1]}, name="hover-state")
+        fig.add_tools(HoverTool(renderers=[points], tooltips=None, callback=CustomJS(args={"state": hover_state}, code="""
+            const idx = cb_data.index.indices;
+            if (idx.length > 0 && state.data.row[0] !== idx[0]) { state.data = {row: [idx[0]]}; }
+        """)))
+
+        x_select = Select(title="x axis", value=axis_names[0], options=axis_names, name="x-axis", width=110)
+        y_select = Select(title="y axis", value=axis_names[1], options=axis_names, name="y-axis", width=110)
+        colour_select = Select(title="colour by", value=state["colour"], options=list(data.colours),
+                               name="colour", width=230)
+        legend = Div(name="legend", width=230)
+        hover_panel = Div(name="hover-panel", width=260,
+                          text="<i>Hover a point: its image, id and attributes appear here.</i>")
+        decoded_panel = Div(name="decoded-panel", width=260,
+                            text=f"<i>{_NO_MODEL}</i>" if not data.has_model else
+                            "<i>Click the map: the decoded z of that position appears here.</i>")
+        sliders = [Slider(start=-3, end=3, step=0.1, value=0.0, title=f"move along PC{k + 1} (σ)", width=240,
+                          name=f"slider-{k}", disabled=not data.has_model)
+                   for k in range(min(N_SLIDERS, data.z_dim))]
+        region_select = Select(title="region fitted on the lasso selection", value="ellipsoid",
+                               options=data.region_names(), name="region", width=240)
+        n_spinner = Spinner(title="samples", low=1, high=1024, step=1, value=16, name="n-samples", width=110)
+        seed_spinner = Spinner(title="seed", low=0, step=1, value=0, name="seed", width=110)
+        sample_button = Button(label="Fit region and sample" if data.has_model else "Fit and sample (needs a model)",
+                               button_type="primary", name="sample-button", disabled=True, width=240)
+        save_dir = TextInput(title="save into folder", value=str(self.out_dir), name="save-dir", width=240)
+        save_button = Button(label="Save region and samples", name="save-button", disabled=True, width=240)
+        status = Div(name="status", width=260, text="Lasso some points (the lasso tool), then fit a region.")
+        grid = Div(name="grid-panel", width=720)
+
+        def set_status(text: str) -> None:
+            status.text = html.escape(text)
+
+        def guarded(func):
+            @functools.wraps(func)  # Bokeh checks a callback's signature
+            def call(*args):
+                try:
+                    func(*args)
+                except LatentlabError as exc:
+                    set_status(f"error: {exc}")
+            return call
+
+        # -- colouring ------------------------------------------------------
+        def recolour() -> None:
+            field = data.colour_values(state["colour"], state["plane"])
+            if field.categorical:
+                k = len(field.categories)
+                palette = _palette(k)
+                mapper.update(palette=palette, low=-0.5, high=k - 0.5)
+                source.data["c"] = field.values.astype(np.float32)
+                counts = np.bincount(field.values[field.values >= 0], minlength=k)
+                items = "".join(
+                    f'<div data-role="legend-item"><span style="display:inline-block;width:12px;height:12px;'
+                    f'background:{palette[c]};margin-right:6px"></span>{html.escape(name)} ({counts[c]:,})</div>'
+                    for c, name in enumerate(field.categories))
+                missing = int((field.values < 0).sum())
+                if missing:
+                    items += f'<div data-role="legend-item"><span style="display:inline-block;width:12px;height:12px;' \
+                             f'background:#dddddd;margin-right:6px"></span>none ({missing:,})</div>'
+                legend.text = f"<b>{html.escape(field.name)}</b>{items}"
+            else:
+                from bokeh.palettes import Viridis256
+
+                values = np.asarray(field.values, np.float64)
+                lo, hi = np.percentile(values, [1, 99]) if len(values) else (0.0, 1.0)
+                hi = hi if hi > lo else lo + 1.0
+                mapper.update(palette=list(Viridis256), low=float(lo), high=float(hi),
+                              low_color=Viridis256[0], high_color=Viridis256[-1])
+                source.data["c"] = values.astype(np.float32)
+                what = "log(1 + points per bin) in this plane" if field.name == "density" else "‖z‖"
+                legend.text = (f'<b>{html.escape(field.name)}</b> <small>({what})</small>'
+                               f'<div data-role="legend-item" style="height:12px;width:200px;background:linear-gradient('
+                               f'to right, {Viridis256[0]}, {Viridis256[128]}, {Viridis256[-1]})"></div>'
+                               f'<div style="width:200px;display:flex;justify-content:space-between">'
+                               f'<span>{lo:.3g}</span><span>{hi:.3g}</span></div>')
+            if field.categorical:
+                mapper.update(low_color="#dddddd", high_color="#dddddd")
+
+        def on_colour(attr, old, new):
+            state["colour"] = new
+            recolour()
+
+        def on_plane(attr, old, new):
+            i, j = axis_names.index(x_select.value), axis_names.index(y_select.value)
+            if i == j:
+                set_status("choose two different axes")
+                return
+            state["plane"] = (i, j)
+            px, py = data.plane(i, j)
+            source.data.update(x=px, y=py)
+            ratio = data.pca.explained_variance_ratio_
+            fig.xaxis.axis_label = f"PC{i + 1} ({ratio[i]:.1%} of the variance)"
+            fig.yaxis.axis_label = f"PC{j + 1} ({ratio[j]:.1%} of the variance)"
+            if data.colours[state["colour"]].plane_dependent:
+                recolour()
+            marker_source.data = {"x": [], "y": []}
+
+        # -- hover ----------------------------------------------------------
+        def on_hover(attr, old, new):
+            rows = new.get("row", [-1])
+            r = int(rows[0]) if len(rows) else -1
+            if not 0 <= r < data.n:
+                return
+            info = data.describe_row(r)
+            image, kind = data.image(r)
+            pic = (_img(png_data_url(image), "hover-image", extra=f'data-kind="{kind}"') if image is not None
+                   else f"<i>no image: {html.escape(data.originals_note)} and no model</i>")
+            lines = "".join(f"<div><b>{html.escape(k)}</b> {html.escape(_fmt(v))}</div>"
+                            for k, v in info.items() if k not in ("id",))
+            hover_panel.text = (f'<div data-role="hover" data-row="{r}" data-id="{html.escape(info["id"])}">'
+                                f'<div><b>id</b> <span data-role="hover-id">{html.escape(info["id"])}</span></div>'
+                                f'{pic}<div><small>{kind}</small></div>{lines}</div>')
+
+        # -- click: decode --------------------------------------------------
+        def redecode() -> None:
+            i, j = state["plane"]
+            x0, y0 = state["xy"]
+            offsets = [s.value for s in sliders]
+            decoded = data.decode_at(i, j, x0, y0, offsets)
+            mx, my = data.map_position(decoded.z, i, j)
+            marker_source.data = {"x": [mx], "y": [my]}
+            where = (f"PC{i + 1} = {x0:.3g}, PC{j + 1} = {y0:.3g}; other axes at the mean of the "
+                     f"{decoded.neighbours} nearest points")
+            moved = ", ".join(f"PC{k + 1} {v:+.1f}σ" for k, v in enumerate(offsets) if v)
+            pic = (_img(png_data_url(decoded.image), "decoded-image", extra=f'data-x="{x0!r}" data-y="{y0!r}"')
+                   if decoded.image is not None else f"<i>{_NO_MODEL}</i>")
+            decoded_panel.text = (f'<div data-role="decoded"><b>decoded</b><br>{pic}<div><small>{html.escape(where)}'
+                                  f'{"; moved " + html.escape(moved) if moved else ""}</small></div></div>')
+
+        def on_tap(event):
+            state["xy"] = (float(event.x), float(event.y))
+            redecode()
+
+        def on_slider(attr, old, new):
+            redecode()
+
+        # -- lasso: fit, sample, save --------------------------------------
+        def on_selection(attr, old, new):
+            n_sel = len(new)
+            sample_button.disabled = not (data.has_model and n_sel >= 2)
+            set_status(f"{n_sel:,} points selected" + ("" if data.has_model or not n_sel else f"; {_NO_MODEL}"))
+
+        def sample_now():
+            rows = np.asarray(source.selected.indices, dtype=np.int64)
+            n, seed = int(n_spinner.value), int(seed_spinner.value or 0)
+            samples = data.sample_selection(rows, region_select.value, n=n, seed=seed)
+            state["samples"] = self.last_samples = samples
+            tiles = "".join(_img(png_data_url(im), "sample-image", px=96) for im in samples.images)
+            grid.text = (f'<div data-role="grid" data-n="{len(samples.images)}"><b>{len(samples.images)} samples '
+                         f'from {html.escape(region_select.value)} fitted on {len(rows):,} selected points</b>'
+                         f'<div style="display:flex;flex-wrap:wrap;gap:2px;max-width:720px">{tiles}</div></div>')
+            save_button.disabled = False
+            set_status(f"fitted {region_select.value} on {len(rows):,} points; {n} samples decoded")
+
+        def on_sample():
+            set_status(f"fitting {region_select.value} on {len(source.selected.indices):,} points …")
+            doc.add_next_tick_callback(guarded(sample_now))
+
+        def on_save():
+            if state["samples"] is None:
+                set_status("nothing to save yet: fit a region and sample first")
+                return
+            files = data.save_samples(state["samples"], save_dir.value.strip() or self.out_dir)
+            set_status("wrote " + ", ".join(str(p) for p in files.values()))
+
+        colour_select.on_change("value", guarded(on_colour))
+        x_select.on_change("value", guarded(on_plane))
+        y_select.on_change("value", guarded(on_plane))
+        hover_state.on_change("data", guarded(on_hover))
+        if data.has_model:
+            fig.on_event(Tap, guarded(on_tap))
+            for s in sliders:
+                s.on_change("value_throttled", guarded(on_slider))
+        source.selected.on_change("indices", guarded(on_selection))
+        sample_button.on_click(guarded(on_sample))
+        save_button.on_click(guarded(on_save))
+
+        on_plane(None, None, None)
+        recolour()
+        controls = column(row(x_select, y_select), colour_select, legend, width=240)
+        side = column(hover_panel, decoded_panel, *sliders, width=270)
+        lasso_panel = column(region_select, row(n_spinner, seed_spinner), sample_button, save_dir, save_button,
+                             status, width=270)
+        doc.add_root(column(row(controls, fig, side, lasso_panel), grid, name="explore"))
+        doc.title = self.title
+
+    # -- serving --------------------------------------------------------------
+    def serve(self, port: int = 5006, host: str = "127.0.0.1", *, io_loop=None):
+        """Start a Bokeh server for this app (not yet running its loop); see :func:`~latentlab.explore.make_server`."""
+        from ._server import make_server
+
+        return make_server(self, port=port, host=host, io_loop=io_loop)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "–"
+    return str(value)

@@ -1,0 +1,251 @@
+"""latentlab.explore without a browser: map data, decoding positions, lasso sampling, exports, CLI errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from latentlab import write_store
+from latentlab.cli import main
+from latentlab.explore import ExploreData, export_parquet, export_projector
+
+
+@pytest.fixture
+def labelled_store(tmp_path):
+    """Three planted classes as one-hot attributes, train/test partitions."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6, size=(3, 8))
+    y = np.repeat(np.arange(3), 200)
+    z = centres[y] + rng.normal(size=(600, 8))
+    att = -np.ones((600, 3), np.int8)
+    att[np.arange(600), y] = 1
+    part = np.where(np.arange(600) % 5 == 0, 2, 0).astype(np.int8)
+    path = tmp_path / "z.h5"
+    write_store(path, z, ids=[f"p{i:03d}" for i in range(600)], partition=part, attributes=att,
+                attribute_names=["alpha", "beta", "gamma"])
+    return path, z, y
+
+
+def test_map_is_the_analysis_pca_and_colours_follow_the_store(labelled_store):
+    from latentlab.analysis import fit_pca
+
+    path, z, y = labelled_store
+    data = ExploreData(path)
+    ref = fit_pca(path)
+    assert np.allclose(data.plane(0, 1)[0], ref.transform(z, 2)[:, 0], atol=1e-4)
+    assert {"none", "label", "attribute: beta", "partition", "density", "radius"} <= set(data.colours)
+    label = data.colours["label"]
+    assert label.categories == ["alpha", "beta", "gamma"] and (label.values == y).all()
+    assert data.colours["partition"].categories == ["train", "test"]
+    dens = data.colour_values("density", (0, 1)).values
+    assert dens.shape == (600,) and np.isfinite(dens).all()
+    xy = data.scores[:, :2]
+    off_centre = np.linalg.norm(xy - np.stack([xy[y == c].mean(axis=0) for c in range(3)])[y], axis=1)
+    cores = [np.flatnonzero(y == c)[np.argmin(off_centre[y == c])] for c in range(3)]
+    assert dens[cores].min() > np.percentile(dens[off_centre > np.percentile(off_centre, 90)], 75)
+    assert np.allclose(data.colours["radius"].values, np.linalg.norm(z, axis=1), rtol=1e-5)
+    row = data.describe_row(6)
+    assert row["id"] == "p006" and row["label"] == "alpha" and row["partition"] == "train"
+    assert data.image(6) == (None, "none") and "original images not available" in data.originals_note
+
+
+def test_clicked_position_keeps_the_plane_coordinates_and_the_neighbours_other_coordinates(labelled_store):
+    path, z, y = labelled_store
+    data = ExploreData(path, neighbours=10)
+    target = data.scores[y == 2, :2].mean(axis=0)  # the middle of class "gamma" in the PC1/PC2 plane
+    point, k = data.point_at(0, 1, float(target[0]), float(target[1]))
+    assert k == 10
+    assert np.allclose(data.map_position(point, 0, 1), target, atol=1e-6)
+    scores = data.pca.transform(point[None, :])[0]
+    d2 = ((data.scores[:, 0] - target[0]) / data.sd[0]) ** 2 + ((data.scores[:, 1] - target[1]) / data.sd[1]) ** 2
+    near = np.argsort(d2)[:10]
+    assert np.allclose(scores[2:], data.pca.transform(z[near]).mean(axis=0)[2:], atol=1e-6)
+    moved, _ = data.point_at(0, 1, float(target[0]), float(target[1]), offsets=[0.0, 0.0, 2.0])
+    assert np.allclose(data.pca.transform(moved[None, :])[0][2] - scores[2], 2.0 * data.sd[2], atol=1e-6)
+    assert data.decode_at(0, 1, 0.0, 0.0).image is None  # no model: the position, no image
+    with pytest.raises(Exception, match="decoding needs"):
+        data.decode(point[None, :])
+
+
+def test_lasso_selection_fits_a_registry_region_on_exactly_those_rows(labelled_store, tmp_path):
+    path, z, y = labelled_store
+    data = ExploreData(path)
+    rows = np.flatnonzero(y == 1)
+    samples = data.sample_selection(rows, "mnd", n=50, seed=3)
+    assert samples.images is None and samples.z.shape == (50, 8)
+    assert np.linalg.norm(samples.z.mean(axis=0) - z[rows].mean(axis=0)) < 1.0  # near the selected class
+    assert np.linalg.norm(samples.z.mean(axis=0) - z[y == 0].mean(axis=0)) > 3.0
+    again = data.sample_selection(rows, "mnd", n=50, seed=3)
+    assert np.array_equal(again.z, samples.z)
+    with pytest.raises(Exception, match="at least 2 points"):
+        data.sample_selection(rows[:1], "mnd")
+    with pytest.raises(Exception, match="unknown region"):
+        data.sample_selection(rows, "nope")
+    files = data.save_samples(samples, tmp_path / "saved")
+    files2 = data.save_samples(samples, tmp_path / "saved")
+    assert files["samples"].name == "selection_001.h5" and files2["samples"].name == "selection_002.h5"
+    assert "grid" not in files  # no model, no images
+    import json
+
+    region = json.loads(files["region"].read_text())
+    assert region["region"]["region"] == "mnd" and region["rows"] == rows.tolist()
+    assert region["store_fingerprint"] == data.fingerprint
+
+
+def test_export_projector_and_parquet(labelled_store, tmp_path):
+    path, z, y = labelled_store
+    out = tmp_path / "proj"
+    result = export_projector(path, out)
+    assert result["tensor_format"] == "tsv" and result["n_points"] == 600
+    assert np.allclose(np.loadtxt(out / "tensors.tsv"), z, atol=1e-4)
+    meta = (out / "metadata.tsv").read_text().splitlines()
+    assert meta[0].split("\t") == ["row", "id", "label", "partition", "radius"] and len(meta) == 601
+    assert meta[1].split("\t")[:4] == ["0", "p000", "alpha", "test"]
+    config = (out / "projector_config.pbtxt").read_text()
+    assert 'tensor_path: "tensors.tsv"' in config and "tensor_shape: 600" in config and "sprite" not in config
+    assert any("no sprite" in note for note in result["notes"])
+    with pytest.raises(Exception, match="exists"):
+        export_projector(path, out)
+    small = export_projector(path, out, max_points=100, tensor_format="bytes", overwrite=True)
+    raw = np.fromfile(out / "tensors.bytes", dtype="<f4").reshape(100, 8)
+    kept = [int(line.split("\t")[0]) for line in (out / "metadata.tsv").read_text().splitlines()[1:]]
+    assert small["n_points"] == 100 and np.allclose(raw, z[kept], atol=1e-6)
+    assert not (out / "tensors.tsv").exists()  # no stale tensors beside the new config
+
+    pd = pytest.importorskip("pandas")
+    target = tmp_path / "z.parquet"
+    export_parquet(path, target)
+    frame = pd.read_parquet(target)
+    assert list(frame.columns[:5]) == ["row", "id", "label", "partition", "radius"]
+    assert {"pc1", "pc2", "z"} <= set(frame.columns) and len(frame) == 600
+    assert np.allclose(np.stack(frame["z"].to_numpy()), z, atol=1e-6)
+    assert (frame["label"].to_numpy() == np.array(["alpha", "beta", "gamma"])[y]).all()
+
+
+def test_export_of_the_demo_store_has_a_sprite_of_the_originals(demo, tmp_path):
+    result = export_projector(demo.store, tmp_path / "p")
+    from PIL import Image
+
+    sprite = Image.open(tmp_path / "p" / "sprite.png")
+    assert sprite.size == (10 * 32, 10 * 32) and "sprite" in result["files"]
+    assert "single_image_dim: 32" in (tmp_path / "p" / "projector_config.pbtxt").read_text()
+
+
+def _cli(args, capsys):
+    rc = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def test_cli_refuses_bad_input_with_one_line(labelled_store, tmp_path, capsys):
+    from latentlab.explore._testing import free_port
+
+    path, _, _ = labelled_store
+    cases = [
+        (["explore", tmp_path / "missing.h5"], "no such file"),
+        (["explore", path, "--model", tmp_path / "nomodel"], "no such model directory"),
+        (["explore", path, "--encoder", tmp_path / "e.keras"], "both --encoder and --decoder"),
+        (["explore", path, "--port", "0"], "--port"),
+        (["explore", path, "--host", "not a host"], "--host"),
+        (["explore", path, "--fragments", tmp_path / "nofrag.h5", "--port", free_port()], "no such fragments file"),
+        (["export", path], "nothing to export"),
+        (["export", path, "--parquet", tmp_path / "z.csv"], "must end in .parquet"),
+        (["export", path, "--projector", tmp_path / "p", "--tensor-format", "xml"], "--tensor-format"),
+    ]
+    for args, needle in cases:
+        rc, out, err = _cli(args, capsys)
+        assert rc == 2, (args, out, err)
+        assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, (args, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_cli_refuses_a_port_in_use(labelled_store, capsys):
+    path, _, _ = labelled_store
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        rc, _, err = _cli(["explore", path, "--port", busy.getsockname()[1]], capsys)
+    assert rc == 2 and "in use" in err and err.count("\n") == 1
+
+
+def test_cli_export_never_replaces_without_overwrite(labelled_store, tmp_path, capsys):
+    path, _, _ = labelled_store
+    target = tmp_path / "z.parquet"
+    target.write_text("keep me")
+    rc, _, err = _cli(["export", path, "--parquet", target], capsys)
+    assert rc == 2 and "--overwrite" in err and target.read_text() == "keep me"
+    rc, out, _ = _cli(["export", path, "--parquet", target, "--projector", tmp_path / "proj", "--overwrite"], capsys)
+    assert rc == 0 and "wrote" in out and target.read_bytes()[:4] == b"PAR1"
+
+
+def test_explore_and_export_without_a_model_never_import_tensorflow(labelled_store, tmp_path):
+    path, _, _ = labelled_store
+    code = (
+        "import sys\n"
+        "from bokeh.document import Document\n"
+        "from latentlab.cli import main\n"
+        "from latentlab.explore import ExploreApp, ExploreData\n"
+        f"assert main(['export', {str(path)!r}, '--projector', {str(tmp_path / 'p')!r},"
+        f" '--parquet', {str(tmp_path / 'z.parquet')!r}]) == 0\n"
+        f"app = ExploreApp(ExploreData({str(path)!r}))\n"
+        "doc = Document(); app.modify_doc(doc)\n"
+        "assert len(doc.get_model_by_name('points').data_source.data['x']) == 600\n"
+        "assert doc.get_model_by_name('sample-button').disabled\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cli_serves_the_page_offline_and_leaves_the_store_untouched(labelled_store, tmp_path):
+    import signal
+    import urllib.request
+
+    from latentlab.explore._testing import free_port
+
+    path, _, _ = labelled_store
+    before = path.read_bytes()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from latentlab.cli import main; main()", "explore", str(path),
+                             "--port", str(port), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 120, ""
+        while time.time() < deadline and "latentlab explore: http" not in line:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        assert "static/js/bokeh" in page and "cdn." not in page and "https://" not in page
+        script = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/js/bokeh.min.js", timeout=30).read()
+        assert len(script) > 100_000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert path.read_bytes() == before
+    with h5py.File(path, "r") as f:
+        assert f["z"].shape == (600, 8)
+
+
+def test_notebook_form_shows_the_same_document_inline(labelled_store, monkeypatch):
+    import bokeh.io
+    from bokeh.document import Document
+
+    import latentlab
+
+    path, _, _ = labelled_store
+    shown = {}
+    monkeypatch.setattr(bokeh.io, "output_notebook", lambda **kw: shown.setdefault("resources", kw["resources"]))
+    monkeypatch.setattr(bokeh.io, "show", lambda obj, notebook_url=None: shown.update(app=obj, url=notebook_url))
+    app = latentlab.explore(path)
+    assert shown["resources"].mode == "inline" and shown["url"] == "localhost:8888"
+    doc = Document()
+    shown["app"](doc)
+    assert shown["app"] == app.modify_doc and len(doc.get_model_by_name("points").data_source.data["x"]) == 600

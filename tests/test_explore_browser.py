@@ -1,0 +1,141 @@
+"""`latentlab explore` in a real headless Chromium: page, hover, click-to-decode, lasso-to-sample.
+
+The app is served on a free 127.0.0.1 port in this process; the browser talks
+to nothing else (checked). Uses the demo store (100 LFW faces) and model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlab.explore._testing import chromium_available
+
+pytestmark = pytest.mark.skipif(not chromium_available(), reason="needs selenium, chromium and chromedriver")
+
+
+@pytest.fixture(scope="module")
+def demo_app(demo, tmp_path_factory):
+    from latentlab.explore import ExploreApp, load_explore_data
+
+    data = load_explore_data(demo.store, model_dir=demo.model_dir)
+    return ExploreApp(data, out_dir=tmp_path_factory.mktemp("explore-out"))
+
+
+@pytest.fixture(scope="module")
+def page(demo_app):
+    from latentlab.explore._testing import running_app
+
+    with running_app(demo_app) as browser:
+        browser.open()
+        yield browser
+
+
+def _isolated_row(data) -> int:
+    """The point farthest (in map units) from its nearest neighbour: hovering it can only hit it."""
+    xy = data.scores[:, :2].astype(np.float64) / data.sd[:2]
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    inner = np.linalg.norm(xy, axis=1) < 2.5  # not at the edge of the frame
+    return int(np.flatnonzero(inner)[np.argmax(d.min(axis=1)[inner])])
+
+
+def test_page_loads_every_point_locally_without_console_errors(page, demo_app):
+    n = demo_app.data.n
+    drawn = page.js("""const pts = model('points'); return [pts.data_source.get_length(),
+                       Bokeh.index.get_one(pts).glyph.data_size, Bokeh.index.get_one(model('map')).canvas_view.webgl != null];""")
+    assert drawn[:2] == [n, n]
+    assert page.errors() == []
+    urls = page.resource_urls()
+    assert urls, "no resources loaded"
+    assert all(u.startswith(page.url.rstrip("/")) or u.startswith("data:") for u in urls), urls
+    # the colour legend is there, and the points really are on the canvas (not only in the data)
+    assert page.deep("[data-role=legend-item]")
+    png = page.driver.get_screenshot_as_png()
+    from io import BytesIO
+
+    from PIL import Image
+
+    left, top, width, height = page.js("const r = Bokeh.index.get_one(model('map')).canvas_view.el"
+                                       ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height];")
+    shot = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+    shot = shot[int(top):int(top + height), int(left):int(left + width)]
+    blue = shot[..., 2] - shot[..., 0] > 50  # the points' colour, blended with the white background
+    assert blue.sum() > n * 5, f"only {blue.sum()} point-coloured pixels for {n} points"
+
+
+def test_hover_shows_the_points_id_and_original_image(page, demo_app):
+    from latentlab.explore import png_data_url
+
+    data = demo_app.data
+    row = _isolated_row(data)
+    page.hover(*page.to_page(data.scores[row, 0] + 0.01, data.scores[row, 1] - 0.01))
+    shown = page.wait(f"""return window.__llDeep(document, '[data-role=hover][data-row="{row}"]').length > 0
+                          && window.__llDeep(document, '[data-role=hover-id]')[0].textContent;""")
+    assert shown == data.ids[row]
+    image = page.deep("img[data-role=hover-image]")[0]
+    assert image.get_attribute("data-kind") == "original"
+    expected, kind = data.image(row)
+    assert kind == "original"
+    assert image.get_attribute("src") == png_data_url(expected)
+    assert page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == expected.shape[1]
+
+
+def test_click_on_empty_space_decodes_that_position(page, demo_app):
+    from latentlab.explore import png_data_url
+
+    data = demo_app.data
+    # the emptiest spot of a coarse grid inside the central region
+    xs, ys = np.meshgrid(np.linspace(-1.5, 1.5, 13) * data.sd[0], np.linspace(-1.5, 1.5, 13) * data.sd[1])
+    cand = np.c_[xs.ravel(), ys.ravel()]
+    dist = np.min(np.linalg.norm((cand[:, None] - data.scores[None, :, :2]) / data.sd[:2], axis=2), axis=1)
+    x, y = cand[np.argmax(dist)]
+    page.click(*page.to_page(x, y))
+    page.wait("return window.__llDeep(document, 'img[data-role=decoded-image]').length > 0;")
+    image = page.deep("img[data-role=decoded-image]")[0]
+    cx, cy = float(image.get_attribute("data-x")), float(image.get_attribute("data-y"))
+    assert abs(cx - x) < 0.05 * data.sd[0] and abs(cy - y) < 0.05 * data.sd[1]  # within a pixel or two
+    expected = data.decode_at(0, 1, cx, cy, [0.0] * 4).image
+    assert image.get_attribute("src") == png_data_url(expected)
+    assert page.js("return model('marker-source').get_length();") == 1
+    # a slider moves the decoded point along PC1
+    page.js("const s = model('slider-0'); s.value = 1.5; s.value_throttled = 1.5;")
+    page.wait("return window.__llDeep(document, '[data-role=decoded]')[0].textContent.includes('PC1 +1.5σ');")
+    moved = page.deep("img[data-role=decoded-image]")[0].get_attribute("src")
+    assert moved == png_data_url(data.decode_at(0, 1, cx, cy, [1.5, 0, 0, 0]).image)
+
+
+def test_lasso_fits_a_region_and_shows_a_grid_of_the_requested_size(page, demo_app):
+    from matplotlib.path import Path as PolyPath
+
+    data = demo_app.data
+    page.activate_tool("LassoSelectTool")
+    # a hexagon around the centre of the cloud, 1.2 σ across
+    angles = np.linspace(0, 2 * np.pi, 7)
+    poly = np.c_[1.2 * data.sd[0] * np.cos(angles), 1.2 * data.sd[1] * np.sin(angles)]
+    pixels = [page.to_page(x, y) for x, y in poly]
+    page.drag_path(pixels)
+    selected = page.wait("const s = model('points-source').selected.indices; return s.length ? s : false;")
+    lassoed = np.array([page.to_data(px, py) for px, py in pixels])
+    inside = np.flatnonzero(PolyPath(lassoed).contains_points(data.scores[:, :2].astype(np.float64)))
+    assert set(selected) == set(inside.tolist()) and len(selected) >= 5
+    page.wait("return !model('sample-button').disabled;")  # the server saw the selection
+    page.set_value("n-samples", 6)
+    page.set_value("region", "mnd")
+    page.press("sample-button")
+    page.wait("return window.__llDeep(document, '[data-role=grid]').length > 0;", timeout=60)
+    grid = page.deep("[data-role=grid]")[0]
+    assert grid.get_attribute("data-n") == "6"
+    assert len(page.deep("img[data-role=sample-image]")) == 6
+    samples = demo_app.last_samples
+    assert sorted(samples.rows.tolist()) == sorted(selected) and samples.z.shape == (6, data.z_dim)
+    # save: the same files as `latentlab sample` (grid PNG, z-store of samples) and the region
+    page.press("save-button")
+    page.wait("return model('status').text.startsWith('wrote');")
+    out = demo_app.out_dir
+    assert sorted(p.name for p in out.iterdir()) == ["selection_001.h5", "selection_001.png", "selection_001.region.json"]
+    from latentlab import open_store
+
+    with open_store(out / "selection_001.h5") as s:
+        assert s.n == 6 and np.allclose(s.read_z(), samples.z, atol=1e-6)
+    assert page.errors() == []
