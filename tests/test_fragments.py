@@ -247,9 +247,145 @@ def test_report_section_builds_and_reuses(tmp_path):
     ctx.out_dir.mkdir()
     section = fragments_section(ctx)
     assert "Fragments" in section.title
-    assert section.body.count("<img") == 6
+    assert section.body.count("<img") == 7  # six figures + the density hierarchy
     assert (ctx.out_dir / "fragments.h5").exists()
     mtime = (ctx.out_dir / "fragments.h5").stat().st_mtime
     again = fragments_section(ctx)
     assert (ctx.out_dir / "fragments.h5").stat().st_mtime == mtime
     assert again.data["n_fragments"] == section.data["n_fragments"]
+
+
+# --------------------------------------------------------------------------- structure at every scale
+def _per_filament(truth, found):
+    """(precision, recall) per planted filament, from the found chains mostly made of it."""
+    rows = []
+    for f in range(truth.max() + 1):
+        ids = [c for c in np.unique(found[found >= 0]) if np.mean(truth[found == c] == f) > 0.5]
+        mine = np.isin(found, ids)
+        tp = np.sum(mine & (truth == f))
+        rows.append((tp / max(mine.sum(), 1), tp / np.sum(truth == f)))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "dim, noise, bend, attached",
+    [
+        (32, 0.1, 0.0, False),
+        (64, 1.0, 2.0, True),
+        (128, 3.0, 2.0, False),
+        (256, 10.0, 0.0, True),
+        (32, 10.0, 2.0, False),
+        (256, 0.3, 2.0, True),
+    ],
+)
+def test_filaments_found_at_every_tube_width(dim, noise, bend, attached):
+    # tube radius 0.1x-10x the along-curve spacing, always below a quarter of the filament's length
+    cloud = make_planted_cloud(n_bulk=1500, dim=dim, n_fragments=1, n_filaments=3, filament_noise=noise,
+                               filament_bend=bend, filament_attached=attached, random_state=dim + int(10 * noise))
+    info = cloud.info
+    assert info["filament_tube_radius"] < info["filament_length"] / 4
+    result = find_fragments(cloud.z, k=15, hierarchy=False)
+    for precision, recall in _per_filament(cloud.filament, result.filament):
+        assert precision >= 0.8 and recall >= 0.8, (precision, recall)
+    # each filament reports its tube radius (within 30 % of the planted one) and its scale
+    for row in result.filaments:
+        assert 0.7 < row["tube_radius"] / info["filament_tube_radius"] < 1.3
+        assert row["scale_k"] in result.parameters["filament_k"]
+    if noise >= 10:  # too wide for k = 15: found at a larger scale
+        assert all(row["scale_k"] > 15 for row in result.filaments)
+
+
+def test_single_scale_misses_wide_filaments():
+    cloud = make_planted_cloud(n_bulk=1500, dim=32, n_fragments=1, n_filaments=2, filament_noise=10.0,
+                               random_state=5)
+    single = find_fragments(cloud.z, k=15, filament_scales=1, hierarchy=False)
+    assert np.mean(single.filament[cloud.filament >= 0] >= 0) < 0.2
+
+
+@pytest.mark.parametrize("dim", [32, 256])
+def test_null_gaussian_has_no_filaments_at_any_scale(dim):
+    from latentlab.analysis._fragments import _components, _line_fit, _pca_reduce, _rank_components
+
+    rng = np.random.default_rng(dim + 1)
+    z = (rng.standard_normal((3000, dim)) * np.linspace(1.0, 0.25, dim) + 0.3).astype(np.float32)
+    result = find_fragments(z, k=15, hierarchy=False)
+    assert np.mean(result.filament >= 0) <= 0.01
+    y = _pca_reduce(z, 0.99)[0]
+    ind, _, _ = knn_graph(y, 45, method="exact")
+    for k in result.parameters["filament_k"]:
+        score, _ = _line_fit(y, ind[:, :k])
+        chains = _rank_components(_components(score >= 0.8, ind[:, :15]), 15)
+        assert np.mean(chains >= 0) <= 0.01, k
+
+
+def test_density_hierarchy_separates_planted_parts_and_cuts_at_level():
+    cloud = make_planted_cloud(n_bulk=1500, dim=32, n_fragments=3, n_filaments=0, random_state=11)
+    result = find_fragments(cloud.z, k=15)
+    tree = result.hierarchy
+    assert adjusted_rand_score(cloud.fragment, result.cluster) > 0.9
+    assert tree["n_selected"] == 4 and sorted(tree["label_sizes"]) == [150, 150, 150, 1500]
+    nodes = tree["nodes"]
+    assert nodes[0]["parent"] == -1 and nodes[0]["size"] == len(cloud.z)
+    for nd in nodes[1:]:
+        assert nd["size"] >= tree["min_cluster_size"]
+        assert nd["birth_level"] >= nd["death_level"]  # a component appears before it splits or fades
+    # a cut at a high density level keeps only the densest points, in more than one part
+    cut = find_fragments(cloud.z, k=15, level=0.2).hierarchy
+    assert cut["cut"]["level"] == 0.2 and cut["n_labelled"] <= 0.2 * len(cloud.z) + 1
+    with pytest.raises(LatentlabError, match="level"):
+        find_fragments(cloud.z, level=1.5)
+    with pytest.raises(LatentlabError, match="filament_scales"):
+        find_fragments(cloud.z, filament_scales=0)
+
+
+def _one_hot_store(tmp_path):
+    """Planted parts with one-hot class attributes (the Fashion-MNIST layout): class = planted part."""
+    cloud = make_planted_cloud(n_bulk=1200, dim=32, n_fragments=2, n_filaments=1, random_state=9)
+    part = np.where(cloud.fragment >= 0, cloud.fragment, 3)
+    attrs = -np.ones((len(cloud.z), 4), np.int8)
+    attrs[np.arange(len(cloud.z)), part] = 1
+    path = tmp_path / "classes.h5"
+    write_store(path, cloud.z, attributes=attrs, attribute_names=["bulk", "blob A", "blob B", "arc"])
+    return path, cloud, part
+
+
+def test_labels_composition_and_agreement(tmp_path):
+    path, cloud, part = _one_hot_store(tmp_path)
+    result = find_fragments(path, k=15)
+    lab = result.labels
+    assert lab["name"] == "class" and lab["names"] == ["bulk", "blob A", "blob B", "arc"]
+    assert lab["fragments"]["purity"] > 0.95 and lab["fragments"]["adjusted_rand_index"] > 0.9
+    assert lab["hierarchy"]["purity"] > 0.9 and lab["hierarchy"]["adjusted_rand_index"] > 0.5
+    assert result.fragments[0]["composition"][0]["label"] == "bulk"
+    assert result.filaments[0]["composition"][0] == {"label": "arc", "count": 150, "fraction": 1.0}
+    assert any(nd.get("composition") for nd in result.hierarchy["nodes"])
+    binary = find_fragments(path, k=15, label="arc", hierarchy=False)
+    assert binary.labels["names"] == ["not arc", "arc"] and binary.labels["filaments"]["purity"] == 1.0
+    with pytest.raises(LatentlabError, match="no attribute"):
+        find_fragments(path, label="Smiling")
+
+
+def test_cli_structure_options_and_figures(tmp_path, capsys):
+    from latentlab.analysis._fragment_section import write_fragment_figures
+    from latentlab.cli import main
+
+    path, _, _ = _one_hot_store(tmp_path)
+    out = tmp_path / "s"
+    rc = main(["fragments", str(path), "--out", str(out), "--level", "0.5", "--filament-scales", "2",
+               "--min-cluster-size", "40", "--label", "class", "--no-figures"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "hierarchy:" in text and "label 'class'" in text
+    info = json.loads((out / "fragments.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert info["parameters"]["filament_k"] == [15, 30] and info["hierarchy"]["cut"]["level"] == 0.5
+    assert info["hierarchy"]["min_cluster_size"] == 40 and "adjusted_rand_index" in info["labels"]["fragments"]
+    back = load_fragments(out)
+    assert back.cluster is not None and back.filament_scale is not None and back.label_values is not None
+    names = [p.name for p, _ in write_fragment_figures(back, tmp_path / "fig")]
+    assert "density_hierarchy.png" in names and "label_pc12.png" in names
+    for bad, word in ((["--level", "0"], "level"), (["--filament-scales", "9"], "filament_scales"),
+                      (["--label", "Smiling"], "label"), (["--min-cluster-size", "1"], "min_cluster_size")):
+        rc = main(["fragments", str(path), "--out", str(tmp_path / "bad"), *bad])
+        err = capsys.readouterr().err
+        assert rc == 2 and word in err and err.count("\n") == 1, err
+        assert not (tmp_path / "bad").exists()

@@ -42,11 +42,27 @@ def _summary_html(result) -> str:
     if rows:
         parts.append(table_html(rows, ["fragment", "size", "fraction", "RMS radius", "eff. dim",
                                        "median k-NN dist.", "centre dist. to main", "gap to main"]))
-    rows = [[f["id"], f["size"], f["length"], f["path_length"], f["linearity"], f["fragment"]]
-            for f in result.filaments[:20]]
+    rows = [[f["id"], f["size"], f["length"], f["path_length"], f.get("tube_radius"), f.get("scale_k"),
+             f["linearity"], f["fragment"]] for f in result.filaments[:20]]
     if rows:
         parts.append(table_html(rows, ["filament", "points", "length (principal axis)", "path length (MST)",
-                                       "linearity", "in fragment"]))
+                                       "tube radius", "best k", "linearity", "in fragment"]))
+    tree = result.hierarchy
+    if tree:
+        cut = tree["cut"]
+        parts.append(paragraph(
+            f"Density hierarchy: {tree['n_nodes']} components of at least {tree['min_cluster_size']} points; "
+            + (f"cut at level {cut['level']} (the densest {cut['level']:.0%} of the points): "
+               if cut["level"] is not None else "HDBSCAN's selection: ")
+            + f"{len(tree['label_sizes'])} cluster(s) of sizes {tree['label_sizes'][:10]}, "
+            f"{result.n - tree['n_labelled']} noise points."))
+    if result.labels:
+        lab = result.labels
+        rows = [[part, lab[part]["purity"], lab[part]["adjusted_rand_index"], lab[part]["coverage"]]
+                for part in ("fragments", "filaments", "hierarchy") if part in lab]
+        parts.append(paragraph(f"Agreement with the label {lab['name']!r} (purity over the points in a part; "
+                               "adjusted Rand index with halo / noise as one part):"))
+        parts.append(table_html(rows, ["partition", "purity", "adjusted Rand index", "points in a part"]))
     if result.enrichment:
         rows = []
         for g in result.enrichment["groups"]:

@@ -29,6 +29,15 @@ FRAGMENTS = Analysis(
         Option("halo_ratio", 1.5, "Density contrast that separates fragments and marks halo points."),
         Option("filament_threshold", 0.8, "Filament score (1 - λ2/λ1) for filament candidates."),
         Option("min_filament_size", None, "Smallest filament (default max(5, k)).", int),
+        Option("filament_scales", 3, "Score filaments on k, 2k, ... this many times k neighbours and keep each "
+               "point's best (1-8; 1 = only k)."),
+        Option("hierarchy", True, "Build the density hierarchy (HDBSCAN condensed tree on the k-NN graph).", bool),
+        Option("level", None, "Cut the hierarchy where this fraction (0-1] of the points, the densest, is inside "
+               "(default: HDBSCAN's own selection).", float),
+        Option("min_cluster_size", None, "Smallest component of the hierarchy (default: the minimum fragment size).",
+               int),
+        Option("label", None, "Attribute to compare the structure with and colour figures by; 'class' = the one "
+               "positive attribute per row (one-hot classes, the default for such stores).", str),
         Option("seed", 0, "Random seed (approximate k-NN, subsamples)."),
         Option("recall_queries", 200, "Rows on which an approximate k-NN graph is checked against exact search.",
                quick=50, cli=False),

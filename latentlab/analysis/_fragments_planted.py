@@ -53,6 +53,7 @@ def make_planted_cloud(
     filament_bend: float = 1.0,
     filament_noise: float = 0.5,
     filament_distance: float = 1.5,
+    filament_attached: bool = False,
     anisotropy: float = 4.0,
     random_state: int | None = 0,
 ) -> PlantedCloud:
@@ -69,7 +70,10 @@ def make_planted_cloud(
       ``filament_length · R`` bent through ``filament_bend`` radians, starting
       ``filament_distance · R`` from the bulk centre, ``filament_size`` points
       spaced uniformly at random along each arc, plus isotropic noise whose RMS
-      displacement is ``filament_noise`` × the mean point spacing.
+      displacement (the tube radius) is ``filament_noise`` × the mean point
+      spacing; with ``filament_attached`` each arc instead starts on the
+      bulk's shell (``R`` from its centre) and leaves it radially, so one end
+      lies among bulk points.
 
     Parameters
     ----------
@@ -78,6 +82,7 @@ def make_planted_cloud(
     fragment_scale, fragment_distance : float
     n_filaments, filament_size : int
     filament_length, filament_bend, filament_noise, filament_distance : float
+    filament_attached : bool
     anisotropy : float
         Ratio of the bulk's largest to smallest axis standard deviation.
     random_state : int or None
@@ -118,7 +123,8 @@ def make_planted_cloud(
         w = _unit(rng, dim)
         w -= (w @ u) * u
         w /= np.linalg.norm(w)
-        start = centre + filament_distance * radius * _unit(rng, dim)
+        # attached: start on the bulk's shell and leave it radially (along u)
+        start = centre + (radius * u if filament_attached else filament_distance * radius * _unit(rng, dim))
         t = np.sort(rng.uniform(0.0, 1.0, filament_size))
         if filament_bend > 1e-9:
             rho = length / filament_bend
@@ -133,6 +139,8 @@ def make_planted_cloud(
         n_bulk=n_bulk, dim=dim, n_fragments=n_fragments, fragment_size=fragment_size,
         n_filaments=n_filaments, filament_size=filament_size, bulk_radius=radius,
         fragment_sigma=sigma_f, filament_spacing=spacing, filament_noise_sigma=float(sigma_n),
+        filament_length=length, filament_tube_radius=float(sigma_n * np.sqrt(dim)),
+        filament_attached=bool(filament_attached),
         random_state=random_state,
     )
     return PlantedCloud(
