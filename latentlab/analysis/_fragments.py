@@ -829,6 +829,27 @@ def _enrichment(attrs, attr_names, fragment, filament, n_frag, n_fil, max_groups
     return attribute_enrichment(attrs, groups, attr_names)
 
 
+def _run_stats(fragment, filament, scale, ladder, n_candidates, cluster, dim_global, local_dim,
+               median_knn_distance, quality, recall_queries, timings) -> dict:
+    return {
+        "n_fragments": int(fragment.max() + 1) if (fragment >= 0).any() else 0,
+        "n_halo": int((fragment < 0).sum()),
+        "halo_fraction": float((fragment < 0).mean()),
+        "n_filaments": int(filament.max() + 1) if (filament >= 0).any() else 0,
+        "n_filament_points": int((filament >= 0).sum()),
+        "n_filament_candidates": n_candidates,
+        "filament_points_by_k": {str(kk): int(np.sum((filament >= 0) & (scale == kk))) for kk in ladder},
+        "n_clusters": None if cluster is None else int(cluster.max() + 1),
+        "twonn_dimension": dim_global,
+        "median_local_dimension": float(np.nanmedian(local_dim)) if np.isfinite(local_dim).any() else None,
+        "median_knn_distance": median_knn_distance,
+        "knn_recall": quality["recall"],
+        "knn_distance_ratio": quality["distance_ratio"],
+        "knn_recall_queries": recall_queries if quality["recall"] is not None else 0,
+        "timings_s": timings,
+    }
+
+
 def find_fragments(
     data,
     k: int = 15,
@@ -1004,23 +1025,8 @@ def find_fragments(
         "hierarchy": bool(hierarchy), "level": level, "min_cluster_size": (min_cluster_size or min_frag),
         "label": label, "random_state": random_state,
     }
-    stats = {
-        "n_fragments": len(frag_rows),
-        "n_halo": int((fragment < 0).sum()),
-        "halo_fraction": float((fragment < 0).mean()),
-        "n_filaments": len(fil_rows),
-        "n_filament_points": int((filament >= 0).sum()),
-        "n_filament_candidates": n_cand,
-        "filament_points_by_k": {str(kk): int(np.sum((filament >= 0) & (scale == kk))) for kk in ladder},
-        "n_clusters": None if cluster is None else int(cluster.max() + 1),
-        "twonn_dimension": dim_global,
-        "median_local_dimension": float(np.nanmedian(local_dim)) if np.isfinite(local_dim).any() else None,
-        "median_knn_distance": to_metric(float(np.median(r_k))),
-        "knn_recall": quality["recall"],
-        "knn_distance_ratio": quality["distance_ratio"],
-        "knn_recall_queries": recall_queries if quality["recall"] is not None else 0,
-        "timings_s": timings,
-    }
+    stats = _run_stats(fragment, filament, scale, ladder, n_cand, cluster, dim_global, local_dim,
+                       to_metric(float(np.median(r_k))), quality, recall_queries, timings)
     knn_distance = (r_k**2 / 2.0 if metric == "cosine" else r_k).astype(np.float32)
     return FragmentResult(
         fragment=fragment, filament=filament, filament_score=score, knn_distance=knn_distance,
