@@ -308,11 +308,10 @@ def test_null_gaussian_has_no_filaments_at_any_scale(dim):
 
     rng = np.random.default_rng(dim + 1)
     z = (rng.standard_normal((3000, dim)) * np.linspace(1.0, 0.25, dim) + 0.3).astype(np.float32)
-    result = find_fragments(z, k=15, hierarchy=False)
-    assert np.mean(result.filament >= 0) <= 0.01
+    # (the best score over scales is checked by test_pure_gaussian_is_one_fragment_without_filaments)
     y = _pca_reduce(z, 0.99)[0]
     ind, _, _ = knn_graph(y, 45, method="exact")
-    for k in result.parameters["filament_k"]:
+    for k in (15, 30, 45):
         score, _ = _line_fit(y, ind[:, :k])
         chains = _rank_components(_components(score >= 0.8, ind[:, :15]), 15)
         assert np.mean(chains >= 0) <= 0.01, k
