@@ -31,7 +31,9 @@ def _option_parameter(option) -> inspect.Parameter:
     else:
         hint = Optional[option.value_type] if option.default is None else option.value_type
         default = option.default
-    info = typer.Option(option.flag, help=option.help, metavar=option.metavar)
+    # a switch that defaults to on needs its "off" spelling (--hierarchy/--no-hierarchy)
+    flag = f"{option.flag}/--no-{option.flag[2:]}" if option.value_type is bool else option.flag
+    info = typer.Option(flag, help=option.help, metavar=option.metavar)
     return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, info])
 
 
