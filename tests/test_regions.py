@@ -413,3 +413,29 @@ def test_gmm_auto_components_picks_by_heldout_loglik():
     region = make_region("gmm", n_components="auto", components_grid=(1, 3, 8)).fit(Z)
     assert set(region.selection_) == {"1", "3", "8"} and region.n_components_ in (3, 8)
     assert region.selection_["3"] > region.selection_["1"]
+
+
+# --- region files --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cube", "normal-fitted", "mnd", "ellipsoid", "planes", "gmm", "kde", "cluster-ellipsoid"])
+def test_region_file_round_trips_and_is_refused_for_another_store(tmp_path, name):
+    from latentlab.regions import load_region, save_region
+
+    rng = np.random.default_rng(0)
+    Zs = rng.normal(size=(300, 4)).astype(np.float32)
+    store = write_store(tmp_path / "a.h5", Zs)
+    other = write_store(tmp_path / "b.h5", Zs[::-1].copy())
+    params = {"axes": "original"} if name == "planes" else ({"n_clusters": 3, "pca_components": 2} if name == "cluster-ellipsoid" else {})
+    region = fit_region(name, store, **params)
+    path = save_region(region, tmp_path / "r.region")
+    back = load_region(path, store=store)
+    assert type(back) is type(region) and back.name == name and back.get_params() == region.get_params()
+    np.testing.assert_array_equal(back.sample(50, random_state=3), region.sample(50, random_state=3))
+    if region.has_density:
+        np.testing.assert_allclose(back.score_samples(Zs[:20]), region.score_samples(Zs[:20]))
+    with pytest.raises(LatentlabError, match="another store"):
+        load_region(path, store=other)
+    with pytest.raises(LatentlabError, match="already exists"):
+        save_region(region, path)
+    (tmp_path / "junk.region").write_bytes(b"not a zip")
+    with pytest.raises(LatentlabError, match="not a latentlab region file"):
+        load_region(tmp_path / "junk.region")

@@ -13,3 +13,4 @@ from ._clusters import *  # noqa: F401,F403
 from ._progress import show_progress  # noqa: F401
 from ._fragment import *  # noqa: F401,F403
 from ._registry import *  # noqa: F401,F403
+from ._io import *  # noqa: F401,F403
