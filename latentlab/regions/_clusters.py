@@ -47,7 +47,7 @@ class ClusterEllipsoidRegion(DensityRegion):
     max_cluster_samples : int, default 20000
         k-means runs on a seeded subsample of this many points, then assigns all.
     random_state : int, default 0
-    clusters_grid : tuple of int, default (2, 5, 10, 20, 40)
+    clusters_grid : tuple of int, default (5, 10, 20, 40, 80, 160)
 
     Attributes
     ----------
@@ -81,7 +81,7 @@ class ClusterEllipsoidRegion(DensityRegion):
 
     def __init__(self, n_clusters=10, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
                  fill: str = "gaussian", reg_covar: float = 1e-3, min_cluster_size: int = 10,
-                 max_cluster_samples: int = 20_000, random_state: int = 0, clusters_grid=(2, 5, 10, 20, 40)):
+                 max_cluster_samples: int = 20_000, random_state: int = 0, clusters_grid=(5, 10, 20, 40, 80, 160)):
         self.n_clusters = n_clusters
         self.clusters = clusters
         self.pca_components = pca_components

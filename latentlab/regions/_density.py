@@ -87,7 +87,7 @@ class GMMRegion(DensityRegion):
         Relative to the mean variance of the data.
     random_state : int, default 0
         Seed of the subsample and the EM initialisation.
-    max_fit_samples : int or None, default 20000
+    max_fit_samples : int or None, default 10000
         EM runs on a seeded subsample of this many rows (``None``: all).
     components_grid : tuple of int, default (1, 2, 5, 10, 20)
 
@@ -123,7 +123,7 @@ class GMMRegion(DensityRegion):
 
     def __init__(self, n_components=10, covariance_type: str = "full", bayesian: bool = False,
                  max_iter: int = 2000, tol: float = 1e-3, reg_covar: float = 1e-6, random_state: int = 0,
-                 max_fit_samples: int | None = 20_000, components_grid=(1, 2, 5, 10, 20)):
+                 max_fit_samples: int | None = 10_000, components_grid=(1, 2, 5, 10, 20)):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.bayesian = bayesian
