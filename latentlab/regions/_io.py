@@ -171,19 +171,19 @@ def _build(doc: dict, arrays, zf, path: Path) -> BaseRegion:
               for k, v in doc["params"].items()}
     region = cls(**params)
     for key, enc in doc["state"].items():
-        setattr(region, key, _decode(enc, arrays, zf, path))
+        setattr(region, key, _decode(enc, arrays, zf, path, cls))
     if hasattr(region, "_restore"):
         region._restore()
     return region
 
 
-def _decode(enc: dict, arrays, zf, path: Path):
+def _decode(enc: dict, arrays, zf, path: Path, cls=None):
     if "region" in enc:
         return _build(enc["region"], arrays, zf, path)
     if "regions" in enc:
         return [_build(d, arrays, zf, path) for d in enc["regions"]]
     if "list" in enc:
-        return [_decode(e, arrays, zf, path) for e in enc["list"]]
+        return [_decode(e, arrays, zf, path, cls) for e in enc["list"]]
     if "array" in enc:
         arr = arrays[enc["array"]]
         if enc.get("dtype"):
@@ -197,7 +197,8 @@ def _decode(enc: dict, arrays, zf, path: Path):
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / enc["keras"]
             target.write_bytes(zf.read(enc["keras"]))
-            return keras.saving.load_model(target, compile=False)
+            custom = getattr(cls, "_custom_objects", None)
+            return keras.saving.load_model(target, compile=False, custom_objects=custom() if custom else None)
     return enc["value"]
 
 

@@ -14,6 +14,7 @@ from ._base import BaseRegion, check_Z
 from ._clusters import ClusterEllipsoidRegion
 from ._density import GMMRegion, KDERegion
 from ._ellipsoid import EllipsoidRegion, PlanesRegion
+from ._flow import FlowRegion
 from ._fragment import FragmentRegion, read_fragment_labels
 from ._simple import BallRegion, CubeRegion, MNDRegion, NormalRegion
 
@@ -43,6 +44,7 @@ REGIONS: dict[str, tuple[type[BaseRegion], dict]] = {
     "bgmm": (GMMRegion, {"bayesian": True}),
     "kde": (KDERegion, {}),
     "cluster-ellipsoid": (ClusterEllipsoidRegion, {}),
+    "flow": (FlowRegion, {}),
     "fragment": (FragmentRegion, {}),
 }
 
