@@ -160,6 +160,7 @@ class _Model:
 def _plan(store, out_dir, regions, params, region_files, fragments, n, k):
     """Validate every option and resolve the sampler list before anything is computed or written."""
     from ..regions import DEFAULT_REGIONS, make_region, region_file_info
+    from ..regions._io import check_region_store
 
     if n < max(2, k + 1):
         raise LatentlabError(f"--n must be at least {max(2, k + 1)} for k={k} nearest neighbours, got {n}")
@@ -169,6 +170,7 @@ def _plan(store, out_dir, regions, params, region_files, fragments, n, k):
     files = {}
     for path in region_files or []:
         info = region_file_info(path)
+        check_region_store(info, path, store)  # refused before anything is fitted or written
         files[_unique_name(info.get("region") or Path(path).stem, files, Path(path).stem)] = Path(path)
     if regions is None:
         regions = [] if files else list(DEFAULT_REGIONS)

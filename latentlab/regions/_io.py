@@ -31,7 +31,7 @@ from .._errors import LatentlabError
 from .._io import atomic_path, dumps_json
 from ._base import BaseRegion
 
-__all__ = ["REGION_FORMAT", "load_region", "region_file_info", "save_region"]
+__all__ = ["REGION_FORMAT", "check_region_store", "load_region", "region_file_info", "save_region"]
 
 REGION_FORMAT = "latentlab-region"
 _VERSION = 1
@@ -42,12 +42,12 @@ def _is_keras_model(value) -> bool:
 
 
 def _json_value(value):
-    if value is None or isinstance(value, (str, bool, int)) and not isinstance(value, np.integer):
+    if value is None or isinstance(value, (str, bool, int, float)) and not isinstance(value, np.generic):
         return True
     if isinstance(value, (list, tuple)):
         return all(_json_value(v) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and (_json_value(v) or isinstance(v, float)) for k, v in value.items())
+        return all(isinstance(k, str) and _json_value(v) for k, v in value.items())
     return False
 
 
@@ -229,6 +229,7 @@ def load_region(path, store=None) -> BaseRegion:
 
 
 def check_region_store(doc: dict, path, store) -> None:
+    """Refuse (one line) a region file header ``doc`` whose store fingerprint is not that of ``store``."""
     from ._registry import _opened
 
     with _opened(store) as s:
