@@ -74,6 +74,7 @@ def sample_images(
     partition: str = "train",
     fragments=None,
     params: dict | None = None,
+    region_file=None,
     model_dir=None,
     encoder=None,
     decoder=None,
@@ -92,23 +93,32 @@ def sample_images(
         ``fragment[:base]``) or a region instance.
     params : dict, optional
         Region parameters (e.g. ``{"sigma": 2}``).
+    region_file : path-like, optional
+        A fitted region (``latentlab fit-region``) to sample instead of fitting
+        ``region``; refused when it was fitted on another store.
 
     Returns
     -------
     GeneratedImages
         ``info["region"]`` holds the fitted region's description.
     """
-    from .regions import fit_region
+    from .regions import fit_region, load_region
     from .store import open_store
 
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
     with open_store(store) as s:
         _check_dims(ae, s.z_dim, store)
-        fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
+        if region_file is not None:  # fitted once, sampled many times
+            fitted = load_region(region_file, store=s)
+        else:
+            fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
     z = fitted.sample(n, random_state=seed)
     images = ae.decode(z.astype(np.float32))
-    info = {"region": fitted.describe(), "seed": seed, "store": str(store), "fit_partition": fitted.fit_partition_}
-    return GeneratedImages(z, images, [str(i) for i in range(n)], info)
+    info = {"region": fitted.describe(), "seed": seed, "store": str(store),
+            "fit_partition": getattr(fitted, "fit_store_", {}).get("partition", getattr(fitted, "fit_partition_", None))}
+    result = GeneratedImages(z, images, [str(i) for i in range(n)], info)
+    result.region = fitted
+    return result
 
 
 def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None) -> Path:
@@ -162,13 +172,19 @@ def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = True)
 __all__.append("save_samples_store")
 
 
-def _frame(store, axes: str, partition):
+def _frame(store, axes: str, partition, region_file=None):
     """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud (streamed, never read whole)."""
     from .analysis import fit_pca
+    from .regions import load_region
     from .store import open_store
 
     if axes not in ("pca", "original"):
         raise LatentlabError(f"axes must be 'pca' or 'original', got {axes!r}")
+    if region_file is not None:
+        frame = load_region(region_file, store=store)
+        if axes != "pca" or not hasattr(frame, "components_"):
+            raise LatentlabError(f"{region_file}: path needs a region with PCA axes (ellipsoid, planes) and --axes pca")
+        return frame.mean_, frame.components_, np.sqrt(frame.eigenvalues_), frame.n_features_in_
     with open_store(store) as s:
         sel = s.selection(partition) if (partition not in (None, "all") and s.partition is not None) else None
         part = partition if sel is not None and len(sel) >= 2 else None  # too few rows: fit on all of them
@@ -189,6 +205,7 @@ def path_images(
     extent: float = 2.0,
     angle: float = 0.0,
     partition: str | None = "train",
+    region_file=None,
     model_dir=None,
     encoder=None,
     decoder=None,
@@ -210,13 +227,15 @@ def path_images(
         ``circle``: ``steps`` points on the k-σ ellipse of the plane (k = extent).
     steps : int, default 9
     extent : float, default 2
+    region_file : path-like, optional
+        Take the mean and PCA axes from a fitted ellipsoid or planes region file.
     """
     if steps < 2:
         raise LatentlabError(f"steps must be >= 2, got {steps}")
     if shape not in ("line", "circle"):
         raise LatentlabError(f"shape must be 'line' or 'circle', got {shape!r}")
     i, j = (int(v) for v in plane)
-    mean, basis, sd, d = _frame(store, axes, partition)
+    mean, basis, sd, d = _frame(store, axes, partition, region_file)
     if not (0 <= i < d and 0 <= j < d) or i == j:
         raise LatentlabError(f"plane {plane}: need two different axes in 0..{d - 1}")
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)

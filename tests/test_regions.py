@@ -51,7 +51,7 @@ def _grid_integral(region, lo, hi, m=401):
 
 
 # --- every region --------------------------------------------------------------
-ALL = [n for n in REGIONS if n not in ("fragment", "bgmm")]
+ALL = [n for n in REGIONS if n not in ("fragment", "bgmm", "flow")]  # flow: its own test (trains a Keras model)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -357,3 +357,85 @@ def test_fit_region_partitions_and_heldout(tmp_path):
     fit, held, how = split_rows(no_part, seed=0)
     assert how == "random split" and len(held) == 100 and not set(fit) & set(held)
     np.testing.assert_array_equal(split_rows(no_part, seed=0)[1], held)
+
+
+# --- scikit-learn protocol -------------------------------------------------------------
+@pytest.mark.parametrize("name", [n for n in __import__("latentlab.regions", fromlist=["REGIONS"]).REGIONS])
+def test_every_region_is_a_sklearn_estimator_that_clones_with_its_name(name):
+    from sklearn.base import BaseEstimator, clone
+
+    from latentlab.regions import region_name
+
+    region = make_region(name)
+    assert isinstance(region, BaseEstimator)
+    copy = clone(region)
+    assert type(copy) is type(region) and copy.get_params() == region.get_params()
+    assert region_name(copy) == name == copy.name
+    assert "name" not in vars(region)
+    if region.has_density:
+        from sklearn.base import DensityMixin
+
+        assert isinstance(region, DensityMixin)
+
+
+def test_bad_parameters_are_latentlab_errors_and_value_errors():
+    for name, params in [("ellipsoid", {"sigma": -1}), ("gmm", {"n_components": 0}), ("ellipsoid", {"fill": "x"}),
+                         ("cluster-ellipsoid", {"n_clusters": "many"}), ("kde", {"cv": 1})]:
+        with pytest.raises(LatentlabError, match=f"region '{name}'"):
+            make_region(name, **params)
+        with pytest.raises(ValueError):
+            make_region(name).set_params(**params).fit(Z6)
+
+
+def test_cluster_ellipsoid_separates_modes_and_selects_clusters():
+    from latentlab.regions import ClusterEllipsoidRegion
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 8, size=(4, 6))
+    Z = np.concatenate([c + rng.normal(size=(250, 6)) for c in centres])
+    single = make_region("ellipsoid").fit(Z)
+    multi = ClusterEllipsoidRegion(n_clusters="auto", clusters_grid=(1, 2, 4, 8), pca_components=4).fit(Z)
+    assert multi.n_clusters_ >= 4 and set(multi.selection_) == {"1", "2", "4", "8"}
+    s = multi.sample(400, random_state=0)
+    nearest = np.linalg.norm(s[:, None] - centres[None], axis=2).min(axis=1)
+    assert np.median(nearest) < 3.5  # on a mode, not between them
+    blend = np.linalg.norm(single.sample(400, random_state=0)[:, None] - centres[None], axis=2).min(axis=1)
+    assert np.median(blend) > np.median(nearest) + 1
+    assert multi.contains(s).all() and np.isfinite(multi.score_samples(s)).all()
+    labels = np.repeat(np.arange(4), 250)
+    frag = make_region("cluster-ellipsoid", clusters="fragments").fit(Z, labels=labels)
+    assert frag.n_clusters_ == 4 and frag.fit_inputs == {"labels": "fragments"}
+
+
+def test_gmm_auto_components_picks_by_heldout_loglik():
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(m, 0.5, size=(300, 2)) for m in (-4, 0, 4)])
+    region = make_region("gmm", n_components="auto", components_grid=(1, 3, 8)).fit(Z)
+    assert set(region.selection_) == {"1", "3", "8"} and region.n_components_ in (3, 8)
+    assert region.selection_["3"] > region.selection_["1"]
+
+
+# --- region files --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cube", "normal-fitted", "mnd", "ellipsoid", "planes", "gmm", "kde", "cluster-ellipsoid"])
+def test_region_file_round_trips_and_is_refused_for_another_store(tmp_path, name):
+    from latentlab.regions import load_region, save_region
+
+    rng = np.random.default_rng(0)
+    Zs = rng.normal(size=(300, 4)).astype(np.float32)
+    store = write_store(tmp_path / "a.h5", Zs)
+    other = write_store(tmp_path / "b.h5", Zs[::-1].copy())
+    params = {"axes": "original"} if name == "planes" else ({"n_clusters": 3, "pca_components": 2} if name == "cluster-ellipsoid" else {})
+    region = fit_region(name, store, **params)
+    path = save_region(region, tmp_path / "r.region")
+    back = load_region(path, store=store)
+    assert type(back) is type(region) and back.name == name and back.get_params() == region.get_params()
+    np.testing.assert_array_equal(back.sample(50, random_state=3), region.sample(50, random_state=3))
+    if region.has_density:
+        np.testing.assert_allclose(back.score_samples(Zs[:20]), region.score_samples(Zs[:20]))
+    with pytest.raises(LatentlabError, match="another store"):
+        load_region(path, store=other)
+    with pytest.raises(LatentlabError, match="already exists"):
+        save_region(region, path)
+    (tmp_path / "junk.region").write_bytes(b"not a zip")
+    with pytest.raises(LatentlabError, match="not a latentlab region file"):
+        load_region(tmp_path / "junk.region")

@@ -123,6 +123,7 @@ def report_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller samples (faster).")] = False,
     engine: Annotated[str, typer.Option(help=_ENGINE.help)] = "numpy",
     scheduler: Annotated[Optional[str], typer.Option(help=_SCHEDULER.help)] = None,
+    region_file: Annotated[Optional[list[Path]], typer.Option("--region-file", help="Fitted region files (latentlab fit-region) for the samplers section, compared without refitting.")] = None,
 ) -> int:
     """One self-contained HTML page with every analysis section → DIR/report.html."""
     from ..report import build_report
@@ -130,7 +131,7 @@ def report_cmd(
     wanted = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
     page = build_report(
         store, out, model_dir=model, encoder_path=encoder, decoder_path=decoder, sections=wanted, partition=partition, seed=seed, quick=quick,
-        options={"engine": engine, "scheduler": scheduler},
+        options={"engine": engine, "scheduler": scheduler, **({"region_files": region_file} if region_file else {})},
         progress=lambda name: typer.echo(f"  {name} …", err=True),
     )
     typer.echo(str(page))

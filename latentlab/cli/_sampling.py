@@ -1,4 +1,4 @@
-"""CLI: sample, path, interpolate, reconstruct, compare-samplers.
+"""CLI: fit-region, sample, path, interpolate, reconstruct, compare-samplers.
 
 Each command loads the model (TensorFlow) only when it runs; the module
 itself imports nothing heavy.
@@ -16,14 +16,55 @@ from ._common import reads_store
 from ._common import DecoderFile, EncoderFile, ModelDir
 
 StoreOpt = Annotated[Path, typer.Option("--z", help="z-store HDF5 file.")]
-_REGION_HELP = ("Sampling region: cube, ball, normal (N(0,I)), normal-fitted, mnd, ellipsoid, planes, gmm, bgmm, "
-                "kde, fragment[:BASE].")
+_REGION_HELP = ("Sampling region: cube, ball, normal (N(0,I)), normal-fitted, mnd, ellipsoid, cluster-ellipsoid, planes, "
+                "gmm, bgmm, kde, fragment[:BASE].")
+ParamOpt = Annotated[Optional[list[str]], typer.Option(
+    "--param", help="Region parameter KEY=VALUE (repeatable; any parameter of the region's class, e.g. n_components=auto,"
+                    " sigma=2.5, pairs=all). compare-samplers also takes REGION.KEY=VALUE.")]
+RegionFileOpt = Annotated[Optional[Path], typer.Option(
+    "--region-file", help="A fitted region from `latentlab fit-region` (refused for another store): no refit.")]
 
 
-def _region_params(**options) -> dict:
-    """CLI options → region parameters (only those the user set)."""
+def _value(text: str):
+    """``"3"`` → 3, ``"2.5"`` → 2.5, ``"true"`` → True, ``"none"`` → None, ``"[1,2]"`` → [1, 2], else the string."""
+    import json
+
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
+
+
+def _parse_params(items, *, scoped: bool = False) -> dict:
+    """``--param KEY=VALUE`` items → ``{key: value}`` (or ``{region or "*": {key: value}}`` when ``scoped``)."""
+    from .._errors import LatentlabError
+
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LatentlabError(f"--param: expected KEY=VALUE, got {item!r}")
+        key = key.strip()
+        if scoped:
+            region, dot, name = key.rpartition(".")
+            out.setdefault(region if dot else "*", {})[name] = _value(value)
+        else:
+            out[key] = _value(value)
+    return out
+
+
+def _region_params(param=None, **options) -> dict:
+    """Common flags (aliases of region parameters) and ``--param`` items → region parameters."""
     names = {"components": "n_components"}
-    return {names.get(k, k): v for k, v in options.items() if v is not None}
+    params = {names.get(k, k): _value(v) if isinstance(v, str) and k == "components" else v
+              for k, v in options.items() if v is not None}
+    params.update(_parse_params(param))
+    return params
 
 
 def _model_kw(model, encoder, decoder) -> dict:
@@ -44,6 +85,40 @@ def _write_outputs(result, out: Path, ncols: int, save_images, prefix: str, titl
         typer.echo(f"wrote {len(paths)} images into {save_images}")
 
 
+@app.command("fit-region")
+@reads_store("z")
+def fit_region_cmd(
+    z: StoreOpt,
+    out: Annotated[Path, typer.Option("--out", help="Region file to write (.region: JSON + arrays, no pickle).")],
+    region: Annotated[str, typer.Option("--region", help=_REGION_HELP)] = "ellipsoid",
+    param: ParamOpt = None,
+    sigma: Annotated[Optional[float], typer.Option("--sigma", help="k of the k-σ bound (ellipsoid, planes, cluster-ellipsoid).")] = None,
+    components: Annotated[Optional[str], typer.Option("--components", help="gmm/bgmm: number of components or auto.")] = None,
+    partition: Annotated[str, typer.Option(help="Rows to fit on (train; all rows when the store has no partition).")] = "train",
+    fragments: Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 for regions that need fragment labels.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing region file.")] = False,
+) -> int:
+    """Fit a region once and save it; sample, path, compare-samplers and report reuse it with --region-file."""
+    import time
+
+    from .._errors import LatentlabError
+    from ..regions import fit_region, make_region, save_region, show_progress
+
+    if out.exists() and not overwrite:
+        raise LatentlabError(f"{out}: already exists (use --overwrite to replace it)")
+    params = _region_params(param, sigma=sigma, components=components)
+    make_region(region, **params)  # bad names and values fail before the fit
+    t0 = time.perf_counter()
+    with show_progress():
+        fitted = fit_region(region, z, partition, fragments=fragments, **params)
+    seconds = time.perf_counter() - t0
+    save_region(fitted, out, overwrite=overwrite)
+    extra = f"; chosen from {fitted.selection_}" if hasattr(fitted, "selection_") else ""
+    typer.echo(f"{fitted.name} fitted on {fitted.n_fit_} rows ({fitted.fit_partition_}) in {seconds:.1f} s{extra}")
+    typer.echo(f"wrote {out} (store fingerprint {fitted.fit_store_['fingerprint']})")
+    return 0
+
+
 @app.command()
 @reads_store("z")
 def sample(
@@ -59,25 +134,38 @@ def sample(
     fill: Annotated[Optional[str], typer.Option("--fill", help="ellipsoid: gaussian (default) or uniform.")] = None,
     bound: Annotated[Optional[str], typer.Option("--bound", help="ellipsoid: radius (default) or axis (box in the PCA frame).")] = None,
     axes: Annotated[Optional[str], typer.Option("--axes", help="planes: pca (default) or original axes.")] = None,
-    components: Annotated[Optional[int], typer.Option("--components", help="gmm/bgmm: number of components (default 10).")] = None,
+    components: Annotated[Optional[str], typer.Option("--components", help="gmm/bgmm/cluster-ellipsoid: number of components, or auto (held-out log-likelihood over a grid).")] = None,
     b: Annotated[Optional[float], typer.Option("--b", help="cube: half-width (default: fitted to the median radius).")] = None,
+    param: ParamOpt = None,
+    region_file: RegionFileOpt = None,
     partition: Annotated[str, typer.Option(help="Rows to fit on (train; all rows when the store has no partition).")] = "train",
     fragments: Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 for --region fragment.")] = None,
     ncols: Annotated[int, typer.Option("--ncols", help="Images per grid row.")] = 8,
     save_z: Annotated[Optional[Path], typer.Option("--save-z", help="Also write the sampled z-points as a z-store (sampler in its attrs).")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
+    save_region: Annotated[Optional[Path], typer.Option("--save-region", help="Also save the fitted region (.region) for later --region-file use.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --save-region file.")] = False,
 ) -> int:
-    """Draw z-points from a region of latent space and decode them into new faces."""
+    """Draw z-points from a region of latent space and decode them into new images."""
+    from .._errors import LatentlabError
     from ..generate import sample_images, save_samples_store
+    from ..regions import save_region as _save_region, show_progress
 
-    params = _region_params(sigma=sigma, fill=fill, bound=bound, axes=axes, components=components, b=b)
-    result = sample_images(z, region, n=n, seed=seed, partition=partition, fragments=fragments, params=params,
-                           **_model_kw(model, encoder, decoder))
+    params = _region_params(param, sigma=sigma, fill=fill, bound=bound, axes=axes, components=components, b=b)
+    if region_file is not None and params:
+        raise LatentlabError("--region-file is already fitted: region parameters cannot be changed")
+    if save_region is not None and save_region.exists() and not overwrite:
+        raise LatentlabError(f"{save_region}: already exists (use --overwrite to replace it)")
+    with show_progress():
+        result = sample_images(z, region, n=n, seed=seed, partition=partition, fragments=fragments, params=params,
+                               region_file=region_file, **_model_kw(model, encoder, decoder))
     desc = result.info["region"]
     fitted = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in desc["fitted"].items()
                        if k not in ("n_features_in_",))
-    typer.echo(f"{n} samples from {region} (fitted on {result.info['fit_partition']} rows; {fitted})")
+    typer.echo(f"{n} samples from {desc['region']} (fitted on {result.info['fit_partition']} rows; {fitted})")
     _write_outputs(result, out, ncols, save_images, "sample")
+    if save_region is not None:
+        typer.echo(f"wrote {_save_region(result.region, save_region, overwrite=overwrite)}")
     if save_z is not None:
         typer.echo(f"wrote {save_samples_store(result, save_z)}")
     return 0
@@ -98,15 +186,16 @@ def path(
     extent: Annotated[float, typer.Option("--extent", help="Line half-length / circle radius in σ.")] = 2.0,
     angle: Annotated[float, typer.Option("--angle", help="line: direction in degrees from axis i towards axis j.")] = 0.0,
     partition: Annotated[str, typer.Option(help="Rows whose mean and axes define the frame.")] = "train",
+    region_file: Annotated[Optional[Path], typer.Option("--region-file", help="Take the mean and PCA axes from a fitted ellipsoid/planes region file instead of refitting.")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
 ) -> int:
-    """Decode faces along a straight line or a circle in one coordinate plane through the data mean."""
+    """Decode images along a straight line or a circle in one coordinate plane through the data mean."""
     from ._common import parse_int_list
     from ..generate import path_images
 
     i, j = parse_int_list(plane, "--plane", 2)
     result = path_images(z, plane=(i, j), axes=axes, shape=shape, steps=steps, extent=extent, angle=angle,
-                         partition=partition, **_model_kw(model, encoder, decoder))
+                         partition=partition, region_file=region_file, **_model_kw(model, encoder, decoder))
     typer.echo(f"{shape} in the ({i}, {j}) plane of the {axes} axes, {steps} points, extent {extent} σ")
     _write_outputs(result, out, steps, save_images, "path", titles=True)
     return 0
@@ -177,45 +266,60 @@ def compare_samplers_cmd(
     decoder: DecoderFile = None,
     n: Annotated[int, typer.Option("--n", help="Samples per sampler.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    regions: Annotated[Optional[str], typer.Option("--regions", help="Comma-separated samplers (default: all, + fragment when found).")] = None,
-    sigma: Annotated[Optional[float], typer.Option("--sigma", help="k for ellipsoid and planes (default 2).")] = None,
-    components: Annotated[Optional[int], typer.Option("--components", help="gmm components (default 10).")] = None,
+    regions: Annotated[Optional[str], typer.Option("--regions", help="Comma-separated samplers (default: all, + fragment when found; none with --region-file).")] = None,
+    sigma: Annotated[Optional[float], typer.Option("--sigma", help="k for every region with a sigma (ellipsoid, planes, cluster-ellipsoid; default 2).")] = None,
+    components: Annotated[Optional[str], typer.Option("--components", help="gmm/bgmm components (default 10) or auto.")] = None,
+    param: ParamOpt = None,
+    region_file: Annotated[Optional[list[Path]], typer.Option("--region-file", help="Fitted region files to compare without refitting (repeatable).")] = None,
     k: Annotated[int, typer.Option("--k", help="Nearest neighbours for PRDC and the on-data fraction.")] = 5,
     partition: Annotated[str, typer.Option(help="Fit partition (val + test are held out).")] = "train",
     fragments: Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 for the fragment sampler.")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="Local InceptionV3 (no top) weights file: adds FID. Never downloaded.")] = None,
     latent_only: Annotated[bool, typer.Option("--latent-only", help="Skip decoding (no model needed).")] = False,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95 % intervals (0: none).")] = 200,
+    save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Write each sampler's decoded samples as DIR/<sampler>/*.png.")] = None,
 ) -> int:
-    """Fit every sampler and measure its samples: held-out log-likelihood, on-data fraction, PRDC, re-encoding."""
+    """Fit every sampler and measure its samples against held-out real points: log-likelihood, on-data, PRDC, novelty, re-encoding."""
+    from .._errors import LatentlabError
     from ..metrics import compare_samplers
+    from ..regions import DEFAULT_REGIONS, REGIONS, make_region, show_progress
 
     model_kw = {} if latent_only else _model_kw(model, encoder, decoder)
+    if save_images is not None and latent_only:
+        raise LatentlabError("--save-images needs decoded images: drop --latent-only")
     names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
+    scoped = _parse_params(param, scoped=True)
+    common = {**_region_params(sigma=sigma, components=components), **scoped.pop("*", {})}
+    for name in scoped:
+        if name not in (names or REGIONS) and not name.startswith("fragment"):
+            raise LatentlabError(f"--param {name}.…: {name} is not among the compared regions")
     params = {}
-    for name in names or ["ellipsoid", "planes", "gmm"]:
-        base = name.split(":", 1)[-1] if name.startswith("fragment") else name
-        p = {}
-        if sigma is not None and base in ("ellipsoid", "planes"):
-            p["sigma"] = sigma
-        if components is not None and base in ("gmm", "bgmm"):
-            p["n_components"] = components
+    for name in dict.fromkeys([*(names or DEFAULT_REGIONS + ["fragment"]), *scoped]):
+        region = make_region(name)
+        takes = set(region.get_params()) | (set(make_region(region.base).get_params()) if region.wraps_base else set())
+        p = {key: v for key, v in common.items() if key in takes}
+        p.update(scoped.get(name, {}))
         if p:
             params[name] = p
-    result = compare_samplers(z, out, regions=names, n=n, seed=seed, k=k, partition=partition, params=params,
-                              fragments=fragments, inception_weights=inception_weights, use_model=not latent_only,
-                              progress=lambda name: typer.echo(f"  {name} …"), **model_kw)
+    with show_progress():
+        result = compare_samplers(z, out, regions=names, n=n, seed=seed, k=k, partition=partition, params=params,
+                                  region_files=region_file, fragments=fragments, inception_weights=inception_weights,
+                                  use_model=not latent_only, n_boot=n_boot, save_images=save_images,
+                                  progress=lambda name: typer.echo(f"  {name} …"), **model_kw)
     st = result.settings
     typer.echo(f"{st['n']} samples per sampler; fit on {st['n_fit']} rows ({st['split']}); reference: {st['reference']}")
-    head = f"{'sampler':<15}{'heldout ll':>11}{'on-data':>9}{'too close':>10}{'knn ratio':>10}{'prec':>7}{'recall':>7}{'dens':>7}{'cover':>7}{'re-enc':>8}"
+    head = (f"{'sampler':<18}{'heldout ll':>11}{'on-data':>9}{'too close':>10}{'knn ratio':>10}{'prec':>7}{'recall':>7}"
+            f"{'dens':>7}{'cover':>7}{'novelty':>8}{'copies':>7}{'re-enc':>8}")
     typer.echo(head)
 
     def f(v, spec):
         return "-" if v is None else format(v, spec)
 
     for r in result.rows:
-        typer.echo(f"{r['sampler']:<15}{f(r['heldout_loglik'], '.4g'):>11}{f(r['on_data_fraction'], '.3f'):>9}"
+        typer.echo(f"{r['sampler']:<18}{f(r['heldout_loglik'], '.4g'):>11}{f(r['on_data_fraction'], '.3f'):>9}"
                    f"{f(r['too_close_fraction'], '.3f'):>10}{f(r['knn_distance_ratio'], '.3f'):>10}{f(r['precision'], '.3f'):>7}{f(r['recall'], '.3f'):>7}"
-                   f"{f(r['density'], '.3f'):>7}{f(r['coverage'], '.3f'):>7}{f(r['reencoding_error'], '.3f'):>8}")
+                   f"{f(r['density'], '.3f'):>7}{f(r['coverage'], '.3f'):>7}{f(r['novelty_ratio'], '.3f'):>8}"
+                   f"{f(r['near_copies'], '.3f'):>7}{f(r['reencoding_error'], '.3f'):>8}")
     for name, why in result.skipped.items():
         typer.echo(f"skipped {name}: {why}")
     typer.echo(f"wrote {', '.join(str(p) for p in result.files.values())} ({st['seconds']:.1f} s)")

@@ -12,13 +12,14 @@ Distances are computed block by block (``chunk_rows`` × M at a time, about
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .._errors import LatentlabError
 
-__all__ = ["OnDataResult", "PRDCResult", "kth_neighbour_distance", "knn_radii", "on_data_fraction", "prdc"]
+__all__ = ["NoveltyResult", "OnDataResult", "PRDCResult", "bootstrap_interval", "kth_neighbour_distance", "knn_radii",
+           "nearest_distance", "novelty", "on_data_fraction", "prdc"]
 
 #: Elements per distance block (chunk_rows × M); 4 Mi float64 = 32 MiB.
 _BLOCK_ELEMENTS = 1 << 22
@@ -85,12 +86,40 @@ class PRDCResult:
     k: int
     n_real: int
     n_fake: int
+    #: Per-point indicators (not serialised): fake points inside a real ball, real balls hit per fake
+    #: point / k, real points recalled, real balls covered, for bootstrap intervals.
+    indicators: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("indicators", None)
+        return d
+
+    def intervals(self, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+        """Percentile bootstrap intervals of the four measures, resampling the per-point indicators."""
+        ind = self.indicators or {}
+        return {name: bootstrap_interval(ind[key], n_boot=n_boot, seed=seed, level=level)
+                for name, key in (("precision", "precise"), ("density", "density"), ("recall", "recalled"),
+                                  ("coverage", "covered")) if key in ind}
 
 
-def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None) -> PRDCResult:
+def bootstrap_interval(values, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-point ``values``.
+
+    Examples
+    --------
+    >>> lo, hi = bootstrap_interval(np.r_[np.ones(50), np.zeros(50)])
+    >>> 0.35 < lo < 0.5 < hi < 0.65
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None, real_radii=None) -> PRDCResult:
     """Precision / recall / density / coverage with k-NN balls (Naeem et al. 2020).
 
     * precision: share of fake points inside at least one real k-NN ball;
@@ -106,6 +135,9 @@ def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None) -> PRDCResult
     k : int, default 5
     chunk_rows : int, optional
         Rows per distance block (default: about 32 MiB per block).
+    real_radii : array, optional
+        The real points' leave-one-out k-NN distances (:func:`knn_radii`), when
+        several fake sets are measured against the same real set.
 
     Examples
     --------
@@ -117,25 +149,27 @@ def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None) -> PRDCResult
     real, fake = _as_points(real, "real points"), _as_points(fake, "fake points")
     if real.shape[1] != fake.shape[1]:
         raise LatentlabError(f"real points have dimension {real.shape[1]}, fake points {fake.shape[1]}")
-    r_real2 = knn_radii(real, k, chunk_rows=chunk_rows) ** 2
+    r_real = knn_radii(real, k, chunk_rows=chunk_rows) if real_radii is None else np.asarray(real_radii, np.float64)
+    r_real2 = r_real**2
     r_fake2 = knn_radii(fake, k, chunk_rows=chunk_rows) ** 2
-    precise, dens = 0, 0.0
-    for _, d2 in _sq_dist_blocks(fake, real, chunk_rows):
+    precise, dens = np.zeros(len(fake), bool), np.zeros(len(fake))
+    for start, d2 in _sq_dist_blocks(fake, real, chunk_rows):
         inside = d2 <= r_real2[None, :]
-        precise += int(inside.any(axis=1).sum())
-        dens += float(inside.sum())
-    recalled, covered = 0, 0
+        precise[start:start + len(d2)] = inside.any(axis=1)
+        dens[start:start + len(d2)] = inside.sum(axis=1) / k
+    recalled, covered = np.zeros(len(real), bool), np.zeros(len(real), bool)
     for start, d2 in _sq_dist_blocks(real, fake, chunk_rows):
-        recalled += int((d2 <= r_fake2[None, :]).any(axis=1).sum())
-        covered += int((d2.min(axis=1) <= r_real2[start:start + len(d2)]).sum())
+        recalled[start:start + len(d2)] = (d2 <= r_fake2[None, :]).any(axis=1)
+        covered[start:start + len(d2)] = d2.min(axis=1) <= r_real2[start:start + len(d2)]
     return PRDCResult(
-        precision=precise / len(fake),
-        recall=recalled / len(real),
-        density=dens / (k * len(fake)),
-        coverage=covered / len(real),
+        precision=float(precise.mean()),
+        recall=float(recalled.mean()),
+        density=float(dens.mean()),
+        coverage=float(covered.mean()),
         k=int(k),
         n_real=len(real),
         n_fake=len(fake),
+        indicators={"precise": precise, "density": dens, "recalled": recalled, "covered": covered},
     )
 
 
@@ -170,12 +204,16 @@ class OnDataResult:
     quantile: float
     n_samples: int
     n_real: int
+    on: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("on", None)
+        return d
 
 
-def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk_rows: int | None = None) -> OnDataResult:
+def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk_rows: int | None = None,
+                     real_radii=None) -> OnDataResult:
     """Share of samples "on the data", relative to the real points' own spacing.
 
     Parameters
@@ -212,12 +250,13 @@ def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk
     samples, real = _as_points(samples, "samples"), _as_points(real, "real points")
     if samples.shape[1] != real.shape[1]:
         raise LatentlabError(f"samples have dimension {samples.shape[1]}, real points {real.shape[1]}")
-    r_real = knn_radii(real, k, chunk_rows=chunk_rows)
+    r_real = knn_radii(real, k, chunk_rows=chunk_rows) if real_radii is None else np.asarray(real_radii, np.float64)
     lower, upper = (float(v) for v in np.quantile(r_real, [(1 - quantile) / 2, (1 + quantile) / 2]))
     d = kth_neighbour_distance(samples, real, k, chunk_rows=chunk_rows)
     med = float(np.median(r_real))
+    on = (d >= lower) & (d <= upper)
     return OnDataResult(
-        fraction=float(((d >= lower) & (d <= upper)).mean()),
+        fraction=float(on.mean()),
         lower=lower,
         upper=upper,
         too_close=float((d < lower).mean()),
@@ -227,4 +266,74 @@ def on_data_fraction(samples, real, k: int = 5, quantile: float = 0.95, *, chunk
         quantile=float(quantile),
         n_samples=len(samples),
         n_real=len(real),
+        on=on,
+    )
+
+
+def nearest_distance(A, B, *, chunk_rows: int | None = None) -> np.ndarray:
+    """Distance from each row of ``A`` to its nearest row of ``B``."""
+    return kth_neighbour_distance(A, B, 1, chunk_rows=chunk_rows)
+
+
+@dataclass
+class NoveltyResult:
+    """How far samples are from the training points, against held-out real points.
+
+    Attributes
+    ----------
+    median_ratio : float
+        Median over samples of (distance to the nearest fit point) / (the median
+        of the held-out real points' nearest-fit distances). Real unseen data scores
+        1; a sampler that copies training points scores near 0.
+    copies : float
+        Share of samples closer to a fit point than the 5th percentile
+        (``copy_quantile``) of the held-out real points' nearest-fit distances:
+        held-out real points score ``copy_quantile`` by construction.
+    """
+
+    median_ratio: float
+    copies: float
+    threshold: float
+    heldout_median: float
+    copy_quantile: float
+    n_samples: int
+    n_fit: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def novelty(samples, fit, heldout_distances, *, copy_quantile: float = 0.05, chunk_rows: int | None = None) -> NoveltyResult:
+    """Memorisation check after FLD / dgm-eval: nearest-fit distances of samples vs held-out real points.
+
+    Parameters
+    ----------
+    samples : array (n, d)
+    fit : array (m, d)
+        The points the sampler was fitted on (training points).
+    heldout_distances : array
+        ``nearest_distance(heldout, fit)`` for real points the sampler never saw.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fit, held = rng.normal(size=(500, 8)), rng.normal(size=(200, 8))
+    >>> base = nearest_distance(held, fit)
+    >>> novelty(fit[:100] + 1e-3, fit, base).copies
+    1.0
+    >>> 0.8 < novelty(rng.normal(size=(200, 8)), fit, base).median_ratio < 1.2
+    True
+    """
+    h = np.asarray(heldout_distances, dtype=np.float64)
+    d = nearest_distance(samples, fit, chunk_rows=chunk_rows)
+    med = float(np.median(h))
+    thr = float(np.quantile(h, copy_quantile))
+    return NoveltyResult(
+        median_ratio=float(np.median(d) / med) if med > 0 else float("inf"),
+        copies=float((d < thr).mean()),
+        threshold=thr,
+        heldout_median=med,
+        copy_quantile=float(copy_quantile),
+        n_samples=len(d),
+        n_fit=len(fit),
     )

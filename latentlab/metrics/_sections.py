@@ -1,7 +1,8 @@
 """Report section: which regions of latent space make good samples.
 
 Options read from ``ctx.options``: ``samplers_n`` (samples per sampler),
-``samplers`` (list of region names), ``fragments`` (path to fragments.h5).
+``samplers`` (list of region names), ``fragments`` (path to fragments.h5),
+``region_files`` (fitted ``.region`` files, compared without refitting).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ _TABLE = [
     ("recall", "recall"),
     ("density", "density"),
     ("coverage", "coverage"),
+    ("novelty_ratio", "novelty"),
+    ("near_copies", "near copies"),
     ("pixel_precision", "pixel precision"),
     ("pixel_recall", "pixel recall"),
     ("reencoding_error", "re-encoding error"),
@@ -42,7 +45,7 @@ def samplers_section(ctx):
     result = compare_samplers(
         ctx.store_path, out, regions=opts.get("samplers"), n=n, seed=ctx.seed,
         partition=ctx.partition if ctx.partition not in (None, "all") else "train",
-        fragments=opts.get("fragments"), use_model=ctx.has_model, **model,
+        fragments=opts.get("fragments"), region_files=opts.get("region_files"), use_model=ctx.has_model, **model,
     )
     if not result.rows:
         return None
@@ -56,7 +59,9 @@ def samplers_section(ctx):
         f"({st['reference']}). On-data: share of samples whose {st['k']}-NN distance to the real points lies within "
         f"the central {st['quantile']:.0%} of the real points' own (too close: below it, the empty interior of a "
         f"high-dimensional cloud); precision/recall/density/coverage after "
-        f"Naeem et al. (2020), k={st['k']}."
+        f"Naeem et al. (2020), k={st['k']}. Novelty: each sample's distance to its nearest training point over the "
+        f"held-out real points' median (1 = as new as unseen real data); near copies: share closer than their 5th "
+        f"percentile. The row \u201cheld-out real\u201d (when present) is real unseen data measured like a sampler: the ceiling."
     )
     body += table_html(rows, heads, floatfmt=".3g")
     if "samplers_png" in result.files:

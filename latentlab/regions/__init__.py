@@ -9,5 +9,9 @@ from ._base import *  # noqa: F401,F403
 from ._simple import *  # noqa: F401,F403
 from ._ellipsoid import *  # noqa: F401,F403
 from ._density import *  # noqa: F401,F403
+from ._clusters import *  # noqa: F401,F403
+from ._flow import *  # noqa: F401,F403
+from ._progress import show_progress  # noqa: F401
 from ._fragment import *  # noqa: F401,F403
 from ._registry import *  # noqa: F401,F403
+from ._io import *  # noqa: F401,F403

@@ -22,13 +22,13 @@ Adding a region never touches the shared loop.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from .._errors import LatentlabError
 
-__all__ = ["BaseRegion", "check_Z", "sample_sphere"]
+__all__ = ["BaseRegion", "DensityRegion", "check_Z", "sample_sphere"]
 
 
 def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
@@ -66,17 +66,24 @@ def sample_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return x / norms
 
 
-class BaseRegion:
-    """Base class of sampling regions (scikit-learn-like estimators).
+class BaseRegion(BaseEstimator):
+    """Base class of sampling regions (scikit-learn estimators).
+
+    Parameters are declared once in ``_parameter_constraints`` (scikit-learn's
+    declarative validation) and checked in :meth:`fit` and by
+    :func:`~latentlab.regions.make_region`; a bad value raises
+    :class:`~latentlab.LatentlabError`, which is a ``ValueError``.
 
     Class attributes
     ----------------
-    name : str
-        Registry name (``make_region(name)``).
     bounded : bool
         ``contains`` is defined (the region has a boundary).
     has_density : bool
         ``score_samples`` returns a normalised log-density.
+    fit_inputs : dict
+        Extra per-row data ``fit`` needs besides ``Z``: keyword → kind of data
+        (``{"labels": "fragments"}`` for the fragment region). Callers that fit
+        on a store get them from :func:`~latentlab.regions.load_fit_inputs`.
 
     Attributes (after ``fit``)
     --------------------------
@@ -88,42 +95,58 @@ class BaseRegion:
         Rejection samplers: the acceptance rate of the last :meth:`sample` call.
     """
 
-    name = "base"
     bounded = False
     has_density = False
+    fit_inputs: dict = {}
+    #: The region wraps a base region (named by its ``base`` parameter): ``make_region`` hands it
+    #: the parameters it does not take itself as ``base_params``.
+    wraps_base = False
     _rejection = False
+    _parameter_constraints: dict = {}
     #: Give up when fewer than this share of proposals are accepted.
     min_acceptance = 1e-4
     #: Minimum number of points ``fit`` needs.
     _min_fit_rows = 2
 
+    @property
+    def name(self) -> str:
+        """The registry name this region answers to (looked up, not stored)."""
+        from ._registry import region_name
+
+        return region_name(self)
+
     # -- parameters (sklearn protocol) -------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Parameters given to ``__init__`` (scikit-learn protocol)."""
-        return {k: getattr(self, k) for k in self._param_names()}
-
     def set_params(self, **params) -> BaseRegion:
-        valid = self._param_names()
-        for key, value in params.items():
+        valid = self._get_param_names()
+        for key in params:
             if key not in valid:
                 raise LatentlabError(
                     f"region {self.name!r} has no parameter {key!r}; valid: {', '.join(valid) or 'none'}"
                 )
-            setattr(self, key, value)
+        return super().set_params(**params)
+
+    def validate_params(self) -> BaseRegion:
+        """Check the parameters against ``_parameter_constraints`` and the region's own rules.
+
+        Raises
+        ------
+        LatentlabError
+            One line naming the region, the parameter and what it accepts.
+        """
+        try:
+            validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                           caller_name=self.name)
+        except InvalidParameterError as exc:
+            raise LatentlabError(f"region {self.name!r}: {exc}") from None
+        self._check_params()
         return self
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    def _check_params(self) -> None:
+        """Rules that constraints cannot express (relations between parameters)."""
 
     def describe(self) -> dict:
         """Name, parameters and scalar fitted attributes as plain JSON values."""
-        out = {"region": self.name, "class": type(self).__name__, "params": _plain(self.get_params())}
+        out = {"region": self.name, "class": type(self).__name__, "params": _plain(self.get_params(deep=False))}
         fitted = {}
         for key, value in vars(self).items():
             if key.endswith("_") and not key.startswith("_") and not isinstance(value, (np.ndarray, list, dict)):
@@ -134,24 +157,34 @@ class BaseRegion:
         return out
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, Z, y=None) -> BaseRegion:
+    def fit(self, Z, y=None, **inputs) -> BaseRegion:
         """Fit the region to latent points ``Z`` of shape ``(n, z_dim)``.
+
+        Parameters
+        ----------
+        Z : array (n, z_dim)
+        y : ignored
+        **inputs
+            The extra per-row data the region declares in :attr:`fit_inputs`.
 
         Returns
         -------
         self
         """
         Z = check_Z(Z, min_rows=self._min_fit_rows)
-        self._validate_params()
+        self.validate_params()
+        unknown = sorted(set(inputs) - set(self.fit_inputs))
+        if unknown:
+            raise LatentlabError(f"region {self.name!r}: fit() does not take {', '.join(unknown)}")
+        for key, value in inputs.items():
+            if value is not None and len(value) != len(Z):
+                raise LatentlabError(f"region {self.name!r}: {len(value)} {key} for {len(Z)} points")
         self.n_features_in_ = Z.shape[1]
         self.n_fit_ = Z.shape[0]
-        self._fit(Z)
+        self._fit(Z, **inputs)
         return self
 
-    def _validate_params(self) -> None:  # pragma: no cover - overridden where needed
-        pass
-
-    def _fit(self, Z: np.ndarray) -> None:
+    def _fit(self, Z: np.ndarray, **inputs) -> None:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
@@ -182,36 +215,43 @@ class BaseRegion:
             return np.empty((0, self.n_features_in_))
         if not self._rejection:
             out = self._sample(n, rng)
-            self.acceptance_ = 1.0
+            self.acceptance_ = self._last_acceptance()
             return out
         return self._rejection_sample(n, rng)
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
+    def _last_acceptance(self) -> float:
+        return 1.0
+
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
     def _rejection_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Propose in batches, keep points inside, until ``n`` are accepted."""
+        from ._progress import steps
+
         kept, n_kept, n_proposed, n_accepted = [], 0, 0, 0
         batch = max(64, n)
-        while n_kept < n:
-            cand = self._propose(batch, rng)
-            inside = cand[self._contains(cand)]
-            n_proposed += len(cand)
-            n_accepted += len(inside)
-            kept.append(inside)
-            n_kept += len(inside)
-            rate = n_accepted / n_proposed
-            if n_kept < n and n_proposed >= 10_000 and rate < self.min_acceptance:
-                raise LatentlabError(
-                    f"region {self.name!r}: rejection sampling accepts only {rate:.2g} of proposals"
-                    f" ({n_accepted} of {n_proposed}); loosen the bounds (e.g. a larger --sigma or fewer planes)"
-                )
-            # size the next batch from the observed rate (bounded to keep memory small)
-            need = n - n_kept
-            batch = int(min(max(64, 1.2 * need / max(rate, self.min_acceptance)), 200_000))
+        with steps(f"{self.name}: rejection rounds", total=n) as bar:
+            while n_kept < n:
+                cand = self._propose(batch, rng)
+                inside = cand[self._contains(cand)]
+                n_proposed += len(cand)
+                n_accepted += len(inside)
+                kept.append(inside)
+                n_kept += len(inside)
+                rate = n_accepted / n_proposed
+                if n_kept < n and n_proposed >= 10_000 and rate < self.min_acceptance:
+                    raise LatentlabError(
+                        f"region {self.name!r}: rejection sampling accepts only {rate:.2g} of proposals"
+                        f" ({n_accepted} of {n_proposed}); loosen the bounds (e.g. a larger --sigma or fewer planes)"
+                    )
+                # size the next batch from the observed rate (bounded to keep memory small)
+                need = n - n_kept
+                batch = int(min(max(64, 1.2 * need / max(rate, self.min_acceptance)), 200_000))
+                bar.advance(min(len(inside), n - (n_kept - len(inside))), acceptance=rate)
         self.acceptance_ = n_accepted / n_proposed
         return np.concatenate(kept)[:n]
 
@@ -253,6 +293,13 @@ class BaseRegion:
     def score(self, Z, y=None) -> float:
         """Mean log-likelihood of ``Z`` (``-inf`` if any point is outside)."""
         return float(np.mean(self.score_samples(Z)))
+
+
+class DensityRegion(DensityMixin, BaseRegion):
+    """A region with a normalised log-density (``score_samples``): scikit-learn's density estimators' type."""
+
+    has_density = True
+    score = BaseRegion.score
 
 
 def _plain(value):

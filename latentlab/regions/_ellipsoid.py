@@ -30,8 +30,12 @@ from itertools import combinations
 
 import numpy as np
 
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
 from .._errors import LatentlabError
-from ._base import BaseRegion, sample_sphere
+from ._base import DensityRegion, sample_sphere
 from ._simple import _cholesky, gaussian_logpdf, log_unit_ball_volume
 
 __all__ = ["EllipsoidRegion", "PlanesRegion", "sigma_mass"]
@@ -42,7 +46,7 @@ def sigma_mass(k: float) -> float:
     return math.erf(k / math.sqrt(2.0))
 
 
-class _PCAFrame(BaseRegion):
+class _PCAFrame(DensityRegion):
     """Shared fit: mean, covariance, eigendecomposition (descending)."""
 
     def _fit_frame(self, Z, reg_covar):
@@ -120,23 +124,19 @@ class EllipsoidRegion(_PCAFrame):
     True
     """
 
-    name = "ellipsoid"
     bounded = True
-    has_density = True
+    _parameter_constraints = {
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "fill": [StrOptions({"gaussian", "uniform"})],
+        "bound": [StrOptions({"radius", "axis"})],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(self, sigma: float = 2.0, fill: str = "gaussian", bound: str = "radius", reg_covar: float = 1e-6):
         self.sigma = sigma
         self.fill = fill
         self.bound = bound
         self.reg_covar = reg_covar
-
-    def _validate_params(self):
-        if not self.sigma > 0:
-            raise LatentlabError(f"ellipsoid: sigma must be > 0, got {self.sigma}")
-        if self.fill not in ("gaussian", "uniform"):
-            raise LatentlabError(f"ellipsoid: fill must be 'gaussian' or 'uniform', got {self.fill!r}")
-        if self.bound not in ("radius", "axis"):
-            raise LatentlabError(f"ellipsoid: bound must be 'radius' or 'axis', got {self.bound!r}")
 
     def _fit(self, Z):
         from scipy.stats import chi2
@@ -226,9 +226,14 @@ class PlanesRegion(_PCAFrame):
     normalizer_exact_ : bool
     """
 
-    name = "planes"
     bounded = True
-    has_density = True
+    _parameter_constraints = {
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "axes": [StrOptions({"pca", "original"})],
+        "pairs": [StrOptions({"consecutive", "all"}), "array-like"],
+        "n_axes": [Interval(Integral, 1, None, closed="left"), None],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(self, sigma: float = 2.0, axes: str = "pca", pairs="consecutive", n_axes: int | None = None,
                  reg_covar: float = 1e-6):
@@ -237,14 +242,6 @@ class PlanesRegion(_PCAFrame):
         self.pairs = pairs
         self.n_axes = n_axes
         self.reg_covar = reg_covar
-
-    def _validate_params(self):
-        if not self.sigma > 0:
-            raise LatentlabError(f"planes: sigma must be > 0, got {self.sigma}")
-        if self.axes not in ("pca", "original"):
-            raise LatentlabError(f"planes: axes must be 'pca' or 'original', got {self.axes!r}")
-        if self.n_axes is not None and int(self.n_axes) < 1:
-            raise LatentlabError(f"planes: n_axes must be >= 1, got {self.n_axes}")
 
     def _make_planes(self, d):
         if isinstance(self.pairs, str):
@@ -268,6 +265,10 @@ class PlanesRegion(_PCAFrame):
             raise LatentlabError("planes: no pairs given")
         return planes
 
+    def _restore(self):
+        self.planes_ = [tuple(int(i) for i in p) for p in self.planes_]
+        self._rejection = not self.normalizer_exact_
+
     def _fit(self, Z):
         self._fit_frame(Z, self.reg_covar)
         d = Z.shape[1]
@@ -276,11 +277,11 @@ class PlanesRegion(_PCAFrame):
         flat = [i for p in self.planes_ for i in p]
         self.normalizer_exact_ = self.axes == "pca" and len(flat) == len(set(flat))
         if self.axes == "original":
-            self._inv2 = {}
+            self._inv2 = []
             for p in self.planes_:
                 idx = list(p)
                 c = self._cov[np.ix_(idx, idx)] + 1e-12 * np.eye(len(idx))
-                self._inv2[p] = np.linalg.inv(c)
+                self._inv2.append(np.linalg.inv(c))
             self._chol = _cholesky(self._cov, self.reg_covar * max(float(np.trace(self._cov)) / d, 1e-12))
         self._rejection = not self.normalizer_exact_
         if self.normalizer_exact_:
@@ -326,9 +327,9 @@ class PlanesRegion(_PCAFrame):
                 ok &= (U[:, list(p)] ** 2).sum(axis=1) <= k2
         else:
             D = Z - self.mean_
-            for p in self.planes_:
+            for p, inv in zip(self.planes_, self._inv2):
                 x = D[:, list(p)]
-                ok &= np.einsum("ij,jk,ik->i", x, self._inv2[p], x) <= k2
+                ok &= np.einsum("ij,jk,ik->i", x, inv, x) <= k2
         return ok
 
     def _score_samples(self, Z):

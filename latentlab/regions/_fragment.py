@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from .._errors import LatentlabError
-from ._base import BaseRegion, check_Z
+from ._base import DensityRegion
 
 __all__ = ["FragmentRegion", "read_fragment_labels"]
 
@@ -44,20 +45,25 @@ def read_fragment_labels(path: str | os.PathLike, n_rows: int | None = None) -> 
     return full
 
 
-class FragmentRegion(BaseRegion):
+class FragmentRegion(DensityRegion):
     """Any region, fitted only on the points of one fragment (default: the main one).
+
+    It declares the extra data it needs, ``fit_inputs = {"labels": "fragments"}``:
+    :func:`~latentlab.regions.fit_region` and ``compare_samplers`` read the
+    fragment labels of the fit rows from ``fragments.h5`` and pass them to
+    ``fit(Z, labels=…)``, like any other declared input.
 
     Parameters
     ----------
-    base : str or BaseRegion, default 'mnd'
-        Registry name or an (unfitted) region instance.
+    base : str, default 'mnd'
+        Registry name of the region fitted on the fragment.
     fragment : int, default 0
         Fragment label to keep (``latentlab fragments`` numbers the main fragment 0).
     fragments : path-like, optional
         ``fragments.h5`` whose ``/fragment`` labels are aligned with the rows
         passed to :meth:`fit` (used when ``fit`` gets no ``labels``).
     base_params : dict, optional
-        Parameters for the base region when ``base`` is a name.
+        Parameters for the base region.
 
     Attributes
     ----------
@@ -68,7 +74,14 @@ class FragmentRegion(BaseRegion):
         Points in the fragment.
     """
 
-    name = "fragment"
+    fit_inputs = {"labels": "fragments"}
+    wraps_base = True
+    _parameter_constraints = {
+        "base": [str],
+        "fragment": [Integral],
+        "fragments": [str, os.PathLike, None],
+        "base_params": [dict, None],
+    }
 
     def __init__(self, base="mnd", fragment: int = 0, fragments=None, base_params: dict | None = None):
         self.base = base
@@ -76,18 +89,22 @@ class FragmentRegion(BaseRegion):
         self.fragments = fragments
         self.base_params = base_params
 
-    def fit(self, Z, labels=None) -> FragmentRegion:
-        """Fit the base region on the rows of ``Z`` whose label equals ``fragment``.
-
-        Parameters
-        ----------
-        Z : array (n, z_dim)
-        labels : array (n,), optional
-            Fragment label per row; read from ``fragments`` when omitted.
-        """
+    def _base_region(self):
         from ._registry import make_region
 
-        Z = check_Z(Z)
+        if self.base == "fragment" or self.base.startswith("fragment:"):
+            raise LatentlabError("fragment: the base region cannot itself be a fragment region")
+        return make_region(self.base, **(self.base_params or {}))
+
+    @property
+    def bounded(self) -> bool:
+        return (self.base_ if hasattr(self, "base_") else self._base_region()).bounded
+
+    @property
+    def has_density(self) -> bool:
+        return (self.base_ if hasattr(self, "base_") else self._base_region()).has_density
+
+    def _fit(self, Z, labels=None):
         if labels is None:
             if self.fragments is None:
                 raise LatentlabError("fragment: give labels to fit() or a fragments.h5 path")
@@ -98,22 +115,15 @@ class FragmentRegion(BaseRegion):
         keep = labels == int(self.fragment)
         if keep.sum() < 2:
             raise LatentlabError(f"fragment: fragment {self.fragment} has {int(keep.sum())} point(s); need at least 2")
-        base = make_region(self.base, **(self.base_params or {})) if isinstance(self.base, str) else self.base
-        if isinstance(base, FragmentRegion):
-            raise LatentlabError("fragment: the base region cannot itself be a fragment region")
-        self.base_ = base.fit(Z[keep])
-        self.n_features_in_ = Z.shape[1]
+        self.base_ = self._base_region().fit(Z[keep])
         self.n_fit_ = int(keep.sum())
         self.n_fragment_ = int(keep.sum())
-        self.bounded = self.base_.bounded
-        self.has_density = self.base_.has_density
-        return self
 
-    def sample(self, n=1, random_state=None):
-        self._check_fitted()
-        out = self.base_.sample(n, random_state)
-        self.acceptance_ = getattr(self.base_, "acceptance_", 1.0)
-        return out
+    def _sample(self, n, rng):
+        return self.base_.sample(n, rng)
+
+    def _last_acceptance(self) -> float:
+        return float(getattr(self.base_, "acceptance_", 1.0))
 
     def _contains(self, Z):
         return self.base_._contains(Z)

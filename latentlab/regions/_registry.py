@@ -11,8 +11,10 @@ import numpy as np
 
 from .._errors import LatentlabError
 from ._base import BaseRegion, check_Z
+from ._clusters import ClusterEllipsoidRegion
 from ._density import GMMRegion, KDERegion
 from ._ellipsoid import EllipsoidRegion, PlanesRegion
+from ._flow import FlowRegion
 from ._fragment import FragmentRegion, read_fragment_labels
 from ._simple import BallRegion, CubeRegion, MNDRegion, NormalRegion
 
@@ -20,9 +22,12 @@ __all__ = [
     "DEFAULT_REGIONS",
     "REGIONS",
     "HeldoutScore",
+    "FIT_INPUTS",
     "fit_region",
     "heldout_loglik",
+    "load_fit_inputs",
     "make_region",
+    "region_name",
     "split_rows",
 ]
 
@@ -38,11 +43,27 @@ REGIONS: dict[str, tuple[type[BaseRegion], dict]] = {
     "gmm": (GMMRegion, {}),
     "bgmm": (GMMRegion, {"bayesian": True}),
     "kde": (KDERegion, {}),
+    "cluster-ellipsoid": (ClusterEllipsoidRegion, {}),
+    "flow": (FlowRegion, {}),
     "fragment": (FragmentRegion, {}),
 }
 
 #: The samplers `latentlab compare-samplers` compares by default (plus "fragment" when a result exists).
-DEFAULT_REGIONS = ["cube", "ball", "normal", "normal-fitted", "mnd", "ellipsoid", "planes", "gmm", "kde"]
+DEFAULT_REGIONS = ["cube", "ball", "normal", "normal-fitted", "mnd", "ellipsoid", "cluster-ellipsoid", "planes", "gmm",
+                   "kde"]
+
+
+def region_name(region: BaseRegion) -> str:
+    """The registry name of a region instance: its class and the registry's fixed parameters.
+
+    The name is looked up, never stored on the instance, so ``sklearn.base.clone``
+    of a ``normal-fitted`` region is still ``normal-fitted``.
+    """
+    best, best_fixed = None, -1
+    for name, (cls, fixed) in REGIONS.items():
+        if type(region) is cls and all(getattr(region, k, None) == v for k, v in fixed.items()) and len(fixed) > best_fixed:
+            best, best_fixed = name, len(fixed)
+    return best if best is not None else type(region).__name__
 
 
 def make_region(name: str, **params) -> BaseRegion:
@@ -59,29 +80,66 @@ def make_region(name: str, **params) -> BaseRegion:
     Examples
     --------
     >>> make_region("ellipsoid", sigma=3)
-    EllipsoidRegion(sigma=3, fill='gaussian', bound='radius', reg_covar=1e-06)
+    EllipsoidRegion(sigma=3)
     """
     if not isinstance(name, str):
         raise LatentlabError(f"region name must be a string, got {name!r}")
-    if name == "fragment" or name.startswith("fragment:"):
-        base = name.split(":", 1)[1] if ":" in name else params.pop("base", "mnd")
-        if base not in REGIONS or base == "fragment":
-            raise LatentlabError(f"unknown base region {base!r} for fragment; known: {', '.join(n for n in REGIONS if n != 'fragment')}")
-        own = {k: params.pop(k) for k in ("fragment", "fragments") if k in params}
-        make_region(base, **params)  # validate the base parameters now
-        return FragmentRegion(base=base, base_params=params or None, **own)
+    if name.startswith("fragment:"):
+        params = {"base": name.split(":", 1)[1], **params}
+        name = "fragment"
     if name not in REGIONS:
         raise LatentlabError(f"unknown region {name!r}; known: {', '.join(REGIONS)}")
     cls, fixed = REGIONS[name]
-    valid = set(cls._param_names()) - set(fixed)
+    valid = set(cls._get_param_names()) - set(fixed)
+    if cls.wraps_base:  # parameters it does not take itself go to its base region
+        own = {k: params.pop(k) for k in list(params) if k in valid}
+        base = own.get("base", "mnd")
+        if not isinstance(base, str) or base not in REGIONS or base == "fragment":
+            raise LatentlabError(f"unknown base region {base!r} for fragment; known: {', '.join(n for n in REGIONS if n != 'fragment')}")
+        make_region(base, **params)  # validate the base parameters now
+        if params:
+            own["base_params"] = {**(own.get("base_params") or {}), **params}
+        params = own
     bad = sorted(set(params) - valid)
     if bad:
         raise LatentlabError(
             f"region {name!r} does not take {', '.join(bad)}; it takes: {', '.join(sorted(valid)) or 'no parameters'}"
         )
-    region = cls(**{**fixed, **params})
-    region.name = name
-    return region
+    return cls(**{**fixed, **params}).validate_params()
+
+
+def _fragment_labels(store, rows, *, fragments=None, region=None):
+    path = fragments or getattr(region, "fragments", None)
+    if path is None:
+        raise LatentlabError("no fragments.h5 given (run `latentlab fragments` first, or pass --fragments)")
+    labels = read_fragment_labels(path, n_rows=store.n)
+    if len(labels) != store.n:
+        raise LatentlabError(f"{path}: {len(labels)} fragment labels but the store has {store.n} rows")
+    return labels if rows is None else labels[rows]
+
+
+#: kind of declared fit input → loader(store, rows, **sources) giving one value per fit row
+FIT_INPUTS = {"fragments": _fragment_labels}
+
+
+def load_fit_inputs(region: BaseRegion, store, rows=None, **sources) -> dict:
+    """The extra data a region declares in ``fit_inputs``, for the given store rows.
+
+    Parameters
+    ----------
+    region : BaseRegion
+    store : ZStore
+    rows : array of int, optional
+        The fit rows (sorted), default all.
+    **sources
+        Where each kind of input comes from, e.g. ``fragments="fragments.h5"``.
+
+    Returns
+    -------
+    dict of keyword → array, ready for ``region.fit(Z, **inputs)``.
+    """
+    return {key: FIT_INPUTS[kind](store, rows, region=region, **{k: v for k, v in sources.items() if k == kind})
+            for key, kind in region.fit_inputs.items()}
 
 
 @contextlib.contextmanager
@@ -161,17 +219,11 @@ def fit_region(region, store, partition: str | None = "train", *, fragments=None
             sel, used = s.selection(partition), partition
             if len(sel) < 2:
                 sel, used = None, "all"
-        Z = s.read_z(dtype=np.float64) if sel is None else np.asarray(s.z[np.sort(sel)], dtype=np.float64)
-        if isinstance(region, FragmentRegion):
-            path = fragments or region.fragments
-            if path is None:
-                raise LatentlabError("fragment region: no fragments.h5 given (run `latentlab fragments` first)")
-            labels = read_fragment_labels(path, n_rows=s.n)
-            if len(labels) != s.n:
-                raise LatentlabError(f"{path}: {len(labels)} fragment labels but the store has {s.n} rows")
-            region.fit(Z, labels=labels if sel is None else labels[np.sort(sel)])
-        else:
-            region.fit(Z)
+        rows_sorted = None if sel is None else np.sort(sel)
+        Z = s.read_z(dtype=np.float64) if sel is None else np.asarray(s.z[rows_sorted], dtype=np.float64)
+        inputs = load_fit_inputs(region, s, rows_sorted, fragments=fragments)
+        region.fit(Z, **inputs)
+        region.fit_store_ = {"path": str(s.path), "fingerprint": s.fingerprint, "partition": used, "n_rows": int(s.n)}
     region.fit_partition_ = used
     return region
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from .._errors import LatentlabError
-from ._base import BaseRegion, sample_sphere
+from ._base import DensityRegion, sample_sphere
 
 __all__ = ["BallRegion", "CubeRegion", "MNDRegion", "NormalRegion", "gaussian_logpdf", "log_unit_ball_volume"]
 
@@ -41,7 +43,7 @@ def gaussian_logpdf(Z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.nda
     return -0.5 * (d * _LOG_2PI + logdet + maha)
 
 
-class CubeRegion(BaseRegion):
+class CubeRegion(DensityRegion):
     """Independent uniform components in ``[-b, b]`` (optionally around the data mean).
 
     Parameters
@@ -66,17 +68,13 @@ class CubeRegion(BaseRegion):
     (4, 8)
     """
 
-    name = "cube"
     bounded = True
-    has_density = True
+
+    _parameter_constraints = {"b": [Interval(Real, 0, None, closed="neither"), None], "center": ["boolean"]}
 
     def __init__(self, b: float | None = None, center: bool = False):
         self.b = b
         self.center = center
-
-    def _validate_params(self):
-        if self.b is not None and not self.b > 0:
-            raise LatentlabError(f"cube: b must be > 0, got {self.b}")
 
     def _fit(self, Z):
         d = Z.shape[1]
@@ -101,7 +99,7 @@ class CubeRegion(BaseRegion):
         return np.where(self._contains(Z), logp, -np.inf)
 
 
-class BallRegion(BaseRegion):
+class BallRegion(DensityRegion):
     """Uniform in a ball around the data mean; radius = a quantile of the data radii.
 
     Parameters
@@ -118,19 +116,14 @@ class BallRegion(BaseRegion):
     radius_ : float
     """
 
-    name = "ball"
     bounded = True
-    has_density = True
+
+    _parameter_constraints = {"quantile": [Interval(Real, 0, 1, closed="right")],
+                              "radius": [Interval(Real, 0, None, closed="neither"), None]}
 
     def __init__(self, quantile: float = 0.95, radius: float | None = None):
         self.quantile = quantile
         self.radius = radius
-
-    def _validate_params(self):
-        if not 0 < self.quantile <= 1:
-            raise LatentlabError(f"ball: quantile must be in (0, 1], got {self.quantile}")
-        if self.radius is not None and not self.radius > 0:
-            raise LatentlabError(f"ball: radius must be > 0, got {self.radius}")
 
     def _fit(self, Z):
         self.center_ = Z.mean(axis=0)
@@ -155,7 +148,7 @@ class BallRegion(BaseRegion):
         return np.where(self._contains(Z), logp, -np.inf)
 
 
-class NormalRegion(BaseRegion):
+class NormalRegion(DensityRegion):
     """Isotropic Gaussian: N(0, I) (unfitted) or N(mean, s² I) (fitted).
 
     Parameters
@@ -173,16 +166,12 @@ class NormalRegion(BaseRegion):
     scale_ : float
     """
 
-    name = "normal"
-    has_density = True
+
+    _parameter_constraints = {"fitted": ["boolean"], "scale": [Interval(Real, 0, None, closed="neither"), None]}
 
     def __init__(self, fitted: bool = False, scale: float | None = None):
         self.fitted = fitted
         self.scale = scale
-
-    def _validate_params(self):
-        if self.scale is not None and not self.scale > 0:
-            raise LatentlabError(f"normal: scale must be > 0, got {self.scale}")
 
     def _fit(self, Z):
         d = Z.shape[1]
@@ -203,7 +192,7 @@ class NormalRegion(BaseRegion):
         return -0.5 * (d * _LOG_2PI + 2 * d * math.log(self.scale_) + sq)
 
 
-class MNDRegion(BaseRegion):
+class MNDRegion(DensityRegion):
     """The one full Gaussian N(mean, Σ) with the data covariance.
 
     Parameters
@@ -218,8 +207,8 @@ class MNDRegion(BaseRegion):
     cholesky_ : ndarray of shape (z_dim, z_dim)
     """
 
-    name = "mnd"
-    has_density = True
+
+    _parameter_constraints = {"reg_covar": [Interval(Real, 0, None, closed="left")]}
 
     def __init__(self, reg_covar: float = 1e-6):
         self.reg_covar = reg_covar

@@ -1,0 +1,172 @@
+"""The reference method for multimodal data: one PCA ellipsoid per cluster, mixed by cluster size."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._errors import LatentlabError
+from ._base import DensityRegion
+from ._density import _subsample, select_by_heldout
+from ._ellipsoid import EllipsoidRegion
+from ._progress import steps
+
+__all__ = ["ClusterEllipsoidRegion"]
+
+
+class ClusterEllipsoidRegion(DensityRegion):
+    """PCA ellipsoids per cluster (or per fragment), mixed by cluster size.
+
+    The seed's ellipsoid holds for one compact cloud. On data made of several
+    (garment types, say) one ellipsoid spans the empty space between them and its
+    samples blend the modes; here each cluster gets its own
+    :class:`EllipsoidRegion` (its own mean, PCA axes and k-σ bound), and a
+    sample first picks a cluster with probability proportional to its size.
+
+    Parameters
+    ----------
+    n_clusters : int or 'auto', default 10
+        ``'auto'`` keeps the value of ``clusters_grid`` with the best held-out
+        log-likelihood (20 % of the fit points; ``selection_``).
+    clusters : {'kmeans', 'fragments'}, default 'kmeans'
+        k-means in the first ``pca_components`` PCA dimensions, or the labels of
+        ``latentlab fragments`` (then ``fit`` takes ``labels``; label −1, the
+        unassigned points, is left out).
+    pca_components : int, default 32
+        Dimensions the k-means runs in (the ellipsoids use all of them).
+    sigma, fill : as :class:`EllipsoidRegion`
+    reg_covar : float, default 1e-3
+        Eigenvalue floor of each cluster's ellipsoid, relative to its mean eigenvalue
+        (a cluster may have fewer points than dimensions).
+    min_cluster_size : int, default 10
+        Smaller clusters are dropped (their weight goes to the others).
+    max_cluster_samples : int, default 20000
+        k-means runs on a seeded subsample of this many points, then assigns all.
+    random_state : int, default 0
+    clusters_grid : tuple of int, default (5, 10, 20, 40, 80, 160)
+
+    Attributes
+    ----------
+    ellipsoids_ : list of EllipsoidRegion
+    weights_ : ndarray
+    n_clusters_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Z = np.concatenate([rng.normal(-5, 1, (300, 4)), rng.normal(5, 1, (100, 4))])
+    >>> r = ClusterEllipsoidRegion(n_clusters=2, pca_components=2).fit(Z)
+    >>> np.round(np.sort(r.weights_), 2).tolist()
+    [0.25, 0.75]
+    """
+
+    bounded = True
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "clusters": [StrOptions({"kmeans", "fragments"})],
+        "pca_components": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "fill": [StrOptions({"gaussian", "uniform"})],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
+        "max_cluster_samples": [Interval(Integral, 2, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "clusters_grid": ["array-like"],
+    }
+
+    def __init__(self, n_clusters=10, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
+                 fill: str = "gaussian", reg_covar: float = 1e-3, min_cluster_size: int = 10,
+                 max_cluster_samples: int = 20_000, random_state: int = 0, clusters_grid=(5, 10, 20, 40, 80, 160)):
+        self.n_clusters = n_clusters
+        self.clusters = clusters
+        self.pca_components = pca_components
+        self.sigma = sigma
+        self.fill = fill
+        self.reg_covar = reg_covar
+        self.min_cluster_size = min_cluster_size
+        self.max_cluster_samples = max_cluster_samples
+        self.random_state = random_state
+        self.clusters_grid = clusters_grid
+
+    @property
+    def fit_inputs(self) -> dict:
+        return {"labels": "fragments"} if self.clusters == "fragments" else {}
+
+    def _kmeans_labels(self, Z, k):
+        from sklearn.cluster import MiniBatchKMeans
+
+        mean = Z.mean(axis=0)
+        m = min(int(self.pca_components), Z.shape[1])
+        sub = _subsample(Z, self.max_cluster_samples, self.random_state)
+        _, _, vt = np.linalg.svd(sub - mean, full_matrices=False)
+        basis = vt[:m].T
+        km = MiniBatchKMeans(n_clusters=int(min(k, len(sub))), random_state=self.random_state, n_init=3,
+                             batch_size=4096).fit((sub - mean) @ basis)
+        return km.predict((Z - mean) @ basis)
+
+    def _fit_clusters(self, Z, labels):
+        ellipsoids, sizes = [], []
+        values = [v for v in np.unique(labels) if v >= 0]
+        with steps("cluster-ellipsoid: ellipsoids", total=len(values)) as bar:
+            for v in values:
+                members = Z[labels == v]
+                if len(members) >= self.min_cluster_size:
+                    ell = EllipsoidRegion(sigma=self.sigma, fill=self.fill, reg_covar=self.reg_covar).fit(members)
+                    ellipsoids.append(ell)
+                    sizes.append(len(members))
+                bar.advance(1)
+        if not ellipsoids:
+            raise LatentlabError(f"cluster-ellipsoid: no cluster has at least {self.min_cluster_size} points")
+        self.ellipsoids_ = ellipsoids
+        self.weights_ = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+        self.n_clusters_ = len(ellipsoids)
+
+    def _fit(self, Z, labels=None):
+        if self.clusters == "fragments":
+            if labels is None:
+                raise LatentlabError("cluster-ellipsoid: clusters='fragments' needs the fragment labels (--fragments)")
+            self._fit_clusters(Z, np.asarray(labels).ravel())
+            return
+        if self.n_clusters == "auto":
+            grid = [int(k) for k in self.clusters_grid]
+
+            def candidate(k, X):
+                other = ClusterEllipsoidRegion(**{**self.get_params(), "n_clusters": k})
+                other.n_features_in_, other.n_fit_ = X.shape[1], len(X)
+                other._fit_clusters(X, other._kmeans_labels(X, k))
+                return other
+
+            _, best, self.selection_ = select_by_heldout(Z, grid, candidate, seed=self.random_state, label="cluster-ellipsoid")
+            self.ellipsoids_, self.weights_, self.n_clusters_ = best.ellipsoids_, best.weights_, best.n_clusters_
+            self.selection_method_ = "held-out log-likelihood (20 % of the fit points)"
+            return
+        self._fit_clusters(Z, self._kmeans_labels(Z, int(self.n_clusters)))
+
+    def _sample(self, n, rng):
+        which = rng.choice(self.n_clusters_, size=n, p=self.weights_)
+        out = np.empty((n, self.n_features_in_))
+        for c, ell in enumerate(self.ellipsoids_):
+            at = np.flatnonzero(which == c)
+            if len(at):
+                out[at] = ell.sample(len(at), rng)
+        return out
+
+    def _contains(self, Z):
+        inside = np.zeros(len(Z), dtype=bool)
+        for ell in self.ellipsoids_:
+            inside |= ell._contains(Z)
+        return inside
+
+    def _selection_score(self, Z):
+        """Log-density of the untruncated Gaussian mixture: finite everywhere, for model selection."""
+        logs = np.stack([math.log(w) + ell._mnd_logpdf(Z) for w, ell in zip(self.weights_, self.ellipsoids_)])
+        return logsumexp(logs, axis=0)
+
+    def _score_samples(self, Z):
+        logs = np.stack([math.log(w) + ell._score_samples(Z) for w, ell in zip(self.weights_, self.ellipsoids_)])
+        return logsumexp(logs, axis=0)
