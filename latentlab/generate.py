@@ -130,9 +130,13 @@ def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = F
     if titles or title:
         import matplotlib.pyplot as plt
 
+        from ._io import save_figure
+
         fig = image_grid(result.images, ncols=ncols, titles=result.labels if titles else None, title=title)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            save_figure(fig, path, dpi=120)
+        finally:
+            plt.close(fig)
     else:  # pixel-exact tiling, no matplotlib margins; small faces enlarged to stay readable
         write_tiles_png(result.images, path, ncols=ncols, min_height=96)
     return path
@@ -142,6 +146,8 @@ def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -
     """Write each image as ``DIR/<prefix>_<label>.png``."""
     from PIL import Image
 
+    from ._io import atomic_path
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     width = len(str(max(len(result.images) - 1, 0)))
@@ -149,7 +155,8 @@ def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -
     for i, img in enumerate(result.images):
         arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
         p = directory / f"{prefix}_{i:0{width}d}.png"
-        Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(p)
+        with atomic_path(p) as tmp:
+            Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(tmp, format="PNG")
         out.append(p)
     return out
 

@@ -50,7 +50,10 @@ def write_tiles_png(images, path, *, ncols: int = 8, min_height: int = 64):
     tile = (tile * 255 + 0.5).astype(np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(path)
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile).save(tmp, format="PNG")
     return path
 
 

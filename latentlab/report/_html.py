@@ -92,7 +92,9 @@ def render_page(title: str, sections: Sequence[Section], *, intro: str = "") -> 
 
 
 def write_page(path: str | Path, title: str, sections: Sequence[Section], *, intro: str = "") -> Path:
+    """Write the page atomically (a failure leaves the previous page, or none)."""
+    from .._io import write_text
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(title, sections, intro=intro), encoding="utf-8")
-    return path
+    return write_text(path, render_page(title, sections, intro=intro))
