@@ -40,7 +40,7 @@ def run_demo(
     epochs: int | None = None,
     seed: int = 0,
     report: bool = True,
-    overwrite: bool = True,
+    overwrite: bool = False,
     log=None,
 ) -> DemoResult:
     """Train on the LFW faces, encode them, and build ``out_dir/report.html``.
@@ -55,6 +55,10 @@ def run_demo(
         Overrides the number of training epochs.
     report : bool
         Build the HTML report.
+    overwrite : bool
+        Replace a demo already in ``out_dir`` (``model/``, ``z.h5``,
+        ``report.html``); without it an existing one is refused before
+        anything is trained.
     log : callable, optional
         Called with progress messages.
     """
@@ -62,11 +66,18 @@ def run_demo(
     from .model import train
     from .sources import LFWSource
 
+    from ._checks import check_int, check_output_dir
+
     log = log or (lambda msg: None)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
+    epochs = check_int(epochs, "--epochs", optional=True)
+    model_dir, store = out / "model", out / "z.h5"
+    existing = [p for p in (model_dir, store, out / "report.html") if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise LatentlabError(f"--out {out}: already holds a demo ({', '.join(p.name for p in existing)}); "
+                             "use --overwrite to replace it")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model_dir, store = out / "model", out / "z.h5"
     n_epochs = epochs or DEMO_EPOCHS["quick" if quick else "full"]
     source = LFWSource()
     log(f"training a {DEMO_SETTINGS['image_size']}×{DEMO_SETTINGS['image_size']} autoencoder (z_dim {DEMO_SETTINGS['z_dim']}) "
@@ -100,7 +111,7 @@ def ensure_demo(out_dir: str | os.PathLike | None = None, *, quick: bool = True,
         ready = (model_dir / "encoder.keras").is_file() and (model_dir / "decoder.keras").is_file()
     except LatentlabError:
         ready = False
-    if not ready:
-        return run_demo(out, quick=quick, report=report)
+    if not ready:  # absent or half-built: build it again
+        return run_demo(out, quick=quick, report=report, overwrite=True)
     page = out / "report.html"
     return DemoResult(out, model_dir, store, page if page.exists() else None, 0.0)

@@ -107,11 +107,22 @@ def encode(
     --------
     >>> encode("runs/celeba96", "data/celeba", "celeba", "z.h5")   # doctest: +SKIP
     """
-    if batch_size < 1:
-        raise LatentlabError("--batch-size must be at least 1")
+    # Every option is checked before the store is touched: an --overwrite with a bad option
+    # must leave the old store as it was.
+    from ._checks import check_crop, check_int, check_new_output
+
+    batch_size = check_int(batch_size, "--batch-size")
+    workers = check_int(workers, "--workers", optional=True)
+    limit = check_int(limit, "--limit", optional=True)
+    crop = check_crop(crop)
     out = Path(out)
-    if out.exists() and not (resume or overwrite):
+    if resume and overwrite:
+        raise LatentlabError("--resume and --overwrite: give one (continue the store, or replace it)")
+    if os.path.lexists(out) and not (resume or overwrite):
         raise LatentlabError(f"{out}: already exists (use --resume to continue it or --overwrite to replace it)")
+    if out.is_dir():
+        raise LatentlabError(f"--out {out}: is a directory, expected a store file name")
+    check_new_output(out, overwrite=True)
     if source is None:
         source = open_source(dataset, data, partition=partition, limit=limit, attributes=attributes)
     elif attributes is not None:
@@ -133,9 +144,9 @@ def encode(
 
         autoencoder = load_autoencoder(model_dir, encoder=encoder, decoder=decoder)
     ae = autoencoder
-    model_crop = ae.config.get("crop")
+    model_crop = check_crop(ae.config.get("crop") or None, f"{ae.source}: crop")
     if crop is None:
-        crop = tuple(model_crop) if model_crop else source.default_crop
+        crop = model_crop or check_crop(source.default_crop, f"{source.location}: default crop")
     prep = Preprocessing(ae.image_size, ae.channels, tuple(crop) if crop else None)
 
     attrs = {

@@ -102,6 +102,9 @@ def sample_images(
     GeneratedImages
         ``info["region"]`` holds the fitted region's description.
     """
+    from ._checks import check_int
+
+    n = check_int(n, "--n", maximum=1_000_000)
     from .regions import fit_region, load_region
     from .store import open_store
 
@@ -123,9 +126,11 @@ def sample_images(
 
 def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None) -> Path:
     """Write ``result.images`` as one PNG image grid."""
+    from ._checks import check_int, check_output_file
     from .plots import image_grid, write_tiles_png
 
-    path = Path(path)
+    ncols = check_int(ncols, "--ncols")
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if titles or title:
         import matplotlib.pyplot as plt
@@ -146,9 +151,10 @@ def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -
     """Write each image as ``DIR/<prefix>_<label>.png``."""
     from PIL import Image
 
+    from ._checks import check_output_dir
     from ._io import atomic_path
 
-    directory = Path(directory)
+    directory = check_output_dir(directory, "--save-images")
     directory.mkdir(parents=True, exist_ok=True)
     width = len(str(max(len(result.images) - 1, 0)))
     out = []
@@ -161,8 +167,11 @@ def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -
     return out
 
 
-def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = True) -> Path:
-    """Write sampled z-points as a z-store; the sampler goes into the root attrs."""
+def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = False) -> Path:
+    """Write sampled z-points as a z-store; the sampler goes into the root attrs.
+
+    An existing file at ``path`` is replaced only with ``overwrite=True``.
+    """
     from .store import write_store
 
     attrs = {

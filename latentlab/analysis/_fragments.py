@@ -231,7 +231,10 @@ class FragmentResult:
         """
         import h5py
 
-        out = Path(out_dir)
+        from .._checks import check_output_dir
+        from .._io import atomic_path, dumps_json, write_json
+
+        out = check_output_dir(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         h5_path, json_path = out / FRAGMENTS_H5, out / FRAGMENTS_JSON
         summary = self.to_dict()
@@ -715,22 +718,18 @@ def default_min_fragment_size(n: int) -> int:
 
 def _check_options(metric, pca_variance, k, halo_ratio, filament_threshold, filament_scales, level,
                    min_cluster_size):
+    from .._checks import check_float, check_int
+
     if metric not in ("euclidean", "cosine"):
         raise LatentlabError(f"metric: unknown {metric!r}; use euclidean or cosine")
-    if pca_variance is not None and not 0.0 < pca_variance <= 1.0:
-        raise LatentlabError(f"pca_variance: must be in (0, 1], got {pca_variance}")
-    if k < 2:
-        raise LatentlabError(f"k: must be at least 2, got {k}")
-    if halo_ratio <= 1.0:
-        raise LatentlabError(f"halo_ratio: must be > 1, got {halo_ratio}")
-    if not 0.0 < filament_threshold < 1.0:
-        raise LatentlabError(f"filament_threshold: must be in (0, 1), got {filament_threshold}")
-    if not 1 <= int(filament_scales) <= 8:
-        raise LatentlabError(f"filament_scales: must be between 1 and 8, got {filament_scales}")
-    if level is not None and not 0.0 < level <= 1.0:
-        raise LatentlabError(f"level: must be in (0, 1], got {level}")
-    if min_cluster_size is not None and min_cluster_size < 2:
-        raise LatentlabError(f"min_cluster_size: must be at least 2, got {min_cluster_size}")
+    # NaN fails every comparison, so each number is checked as finite first (check_float)
+    check_float(pca_variance, "pca_variance", low=0, low_inclusive=False, high=1, optional=True)
+    check_int(k, "k", minimum=2)
+    check_float(halo_ratio, "halo_ratio", low=1, low_inclusive=False)
+    check_float(filament_threshold, "filament_threshold", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    check_int(filament_scales, "filament_scales", minimum=1, maximum=8)
+    check_float(level, "level", low=0, low_inclusive=False, high=1, optional=True)
+    check_int(min_cluster_size, "min_cluster_size", minimum=2, optional=True)
 
 
 def _label_vector(label, attrs, attr_names):
@@ -958,6 +957,10 @@ def find_fragments(
 
     _check_options(metric, pca_variance, k, halo_ratio, filament_threshold, filament_scales, level,
                    min_cluster_size)
+    from .._checks import check_int
+
+    min_fragment_size = check_int(min_fragment_size, "min_fragment_size", minimum=2, optional=True)
+    min_filament_size = check_int(min_filament_size, "min_filament_size", minimum=2, optional=True)
     t0 = time.perf_counter()
     z, index, attrs, attr_names, source = _load_input(data, partition, attributes, attribute_names)
     n, d = z.shape

@@ -101,6 +101,8 @@ def os_error_line(exc: OSError) -> str:
     }
     reason = hints.get(exc.errno, reason)
     path = exc.filename
+    if exc.errno == errno.EEXIST and path is not None and os.path.isfile(path):
+        reason = "already exists as a file (a directory was expected)"
     if path is None:
         return f"error: {reason}" if reason else f"error: {type(exc).__name__}"
     where = os.fsdecode(path)

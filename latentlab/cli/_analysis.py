@@ -73,8 +73,11 @@ def run_analysis_command(analysis, store: Path, *, out=None, figures=None, repor
                 given = list(value or []) + (list(tail or []) if f"more_{o.name}" == _tail_name(analysis) else [])
                 value = o.parse(given)
             options[o.name] = value
+    from .._checks import check_output_dir
+
+    # --out is checked before the (possibly long) analysis runs: a file in its place is one line, at once
+    out_dir = check_output_dir(out if out is not None else store.with_name(f"{store.stem}{analysis.out_suffix}"))
     result = analysis(store, **options)
-    out_dir = out if out is not None else store.with_name(f"{store.stem}{analysis.out_suffix}")
     written = result.save(out_dir)
     page = report if report is not None else (analysis.page and figures is not False)
     pngs = save_figures(result, out_dir) if page or (figures if figures is not None else analysis.figures) else []
@@ -126,8 +129,10 @@ def report_cmd(
     region_file: Annotated[Optional[list[Path]], typer.Option("--region-file", help="Fitted region files (latentlab fit-region) for the samplers section, compared without refitting.")] = None,
 ) -> int:
     """One self-contained HTML page with every analysis section → DIR/report.html."""
+    from .._checks import check_output_dir
     from ..report import build_report
 
+    check_output_dir(out)
     wanted = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
     page = build_report(
         store, out, model_dir=model, encoder_path=encoder, decoder_path=decoder, sections=wanted, partition=partition, seed=seed, quick=quick,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,7 +38,16 @@ def reads_store(store_param: str = "store"):
                 if store is not None:
                     with open_store(store):
                         pass
-                return func(*args, **kwargs)
+                out = kwargs.get("out")
+                created = out is not None and not os.path.lexists(out)
+                try:
+                    return func(*args, **kwargs)
+                except BaseException:
+                    # a failure found while reading (NaN rows, a damaged chunk) must not leave
+                    # behind the empty --out folder the command made for its results
+                    if created and os.path.isdir(out) and not os.path.islink(out) and not any(os.scandir(out)):
+                        os.rmdir(out)
+                    raise
 
         command.__signature__ = signature.replace(parameters=[*signature.parameters.values(), flag])
         command.__annotations__ = {**func.__annotations__, "allow_incomplete": AllowIncomplete}

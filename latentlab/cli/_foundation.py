@@ -178,11 +178,12 @@ def demo(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer epochs, smaller analyses (CI).")] = False,
     epochs: Annotated[Optional[int], typer.Option(help="Override the number of training epochs.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a demo already in --out.")] = False,
 ) -> int:
     """Train on 100 offline LFW faces, encode them, and write report.html (no download)."""
     from ..demo import run_demo
 
-    result = run_demo(out, quick=quick, epochs=epochs, seed=seed, log=typer.echo)
+    result = run_demo(out, quick=quick, epochs=epochs, seed=seed, overwrite=overwrite, log=typer.echo)
     typer.echo(f"demo finished in {result.seconds:.0f} s")
     typer.echo(f"model:  {result.model_dir}")
     typer.echo(f"store:  {result.store}")

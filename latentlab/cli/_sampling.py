@@ -144,9 +144,10 @@ def sample(
     save_z: Annotated[Optional[Path], typer.Option("--save-z", help="Also write the sampled z-points as a z-store (sampler in its attrs).")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
     save_region: Annotated[Optional[Path], typer.Option("--save-region", help="Also save the fitted region (.region) for later --region-file use.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --save-region file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --save-region file or --save-z store.")] = False,
 ) -> int:
     """Draw z-points from a region of latent space and decode them into new images."""
+    from .._checks import check_int, check_new_output, check_output_dir, check_output_file
     from .._errors import LatentlabError
     from ..generate import sample_images, save_samples_store
     from ..regions import save_region as _save_region, show_progress
@@ -156,6 +157,16 @@ def sample(
         raise LatentlabError("--region-file is already fitted: region parameters cannot be changed")
     if save_region is not None and save_region.exists() and not overwrite:
         raise LatentlabError(f"{save_region}: already exists (use --overwrite to replace it)")
+    # every output is checked before the (slow) fit and decode
+    check_int(n, "--n", maximum=1_000_000)
+    check_int(ncols, "--ncols")
+    check_output_file(out)
+    if save_images is not None:
+        check_output_dir(save_images, "--save-images")
+    if save_z is not None:
+        if save_z.exists() and z.exists() and save_z.resolve() == z.resolve():
+            raise LatentlabError(f"--save-z {save_z}: is the input store (--z); choose another file")
+        check_new_output(save_z, "--save-z", overwrite=overwrite)
     with show_progress():
         result = sample_images(z, region, n=n, seed=seed, partition=partition, fragments=fragments, params=params,
                                region_file=region_file, **_model_kw(model, encoder, decoder))
@@ -167,7 +178,7 @@ def sample(
     if save_region is not None:
         typer.echo(f"wrote {_save_region(result.region, save_region, overwrite=overwrite)}")
     if save_z is not None:
-        typer.echo(f"wrote {save_samples_store(result, save_z)}")
+        typer.echo(f"wrote {save_samples_store(result, save_z, overwrite=overwrite)}")
     return 0
 
 
@@ -250,7 +261,9 @@ def reconstruct(
     else:
         fig = image_grid(decoded.images, ncols=min(8, len(decoded.images)), titles=decoded.labels)
         typer.echo(f"{decoded.info['originals_note']}; showing decoded z-points only")
-    fig.savefig(out, dpi=120, bbox_inches="tight")
+    from .._io import save_figure
+
+    save_figure(fig, out, dpi=120)
     plt.close(fig)
     typer.echo(f"wrote {out}")
     return 0

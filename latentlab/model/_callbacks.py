@@ -6,7 +6,6 @@ Imported only by :func:`latentlab.model.train`, after TensorFlow has started.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,11 @@ keras = import_keras()
 
 
 def atomic_save(model, path: Path) -> None:
-    """Save a Keras model under a temporary name, then rename it into place."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """Save a Keras model under a unique temporary name, then rename it into place."""
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp:  # Keras needs the .keras suffix, which atomic_path keeps
+        model.save(tmp)
 
 
 class ImageBatches(keras.utils.PyDataset):

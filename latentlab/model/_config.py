@@ -37,10 +37,9 @@ class ModelConfig:
         return d
 
     def save(self, model_dir: str | os.PathLike) -> None:
-        path = Path(model_dir) / CONFIG_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.replace(tmp, path)
+        from .._io import write_json
+
+        write_json(Path(model_dir) / CONFIG_FILE, self.to_dict(), indent=2)
 
 
 def read_config(model_dir: str | os.PathLike) -> ModelConfig:
@@ -51,5 +50,27 @@ def read_config(model_dir: str | os.PathLike) -> ModelConfig:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: expected a JSON object, found {type(raw).__name__}")
     known = ModelConfig.__dataclass_fields__
-    return ModelConfig(**{k: v for k, v in raw.items() if k in known})
+    config = ModelConfig(**{k: v for k, v in raw.items() if k in known})
+    _validate(config, path)
+    return config
+
+
+def _validate(config: ModelConfig, path: Path) -> None:
+    """A hand-edited or damaged config.json is refused here, before any store or model file is touched."""
+    from .._checks import check_crop, check_int
+
+    try:
+        check_int(config.image_size, "image_size", minimum=1, maximum=65536)
+        if config.channels not in (1, 3) or isinstance(config.channels, bool):
+            raise ModelError(f"channels: expected 1 or 3, got {config.channels!r}")
+        check_int(config.z_dim, "z_dim", minimum=1, maximum=1_000_000)
+        check_int(config.epochs_done, "epochs_done", minimum=0)
+        check_int(config.epochs, "epochs", minimum=0)
+        check_crop(config.crop or None, "crop")
+        if not isinstance(config.data, dict):
+            raise ModelError(f"data: expected an object, got {config.data!r}")
+    except ValueError as exc:  # LatentlabError is a ValueError
+        raise ModelError(f"{path}: {exc}") from None

@@ -18,8 +18,11 @@ from ._config import ModelConfig, read_config
 from ._io import CHECKPOINT_FILE, ENCODER_FILE
 
 HISTORY_FILE = "history.csv"
-#: Above this many bytes, decoded training images live in a memmap under MODEL_DIR/cache.
+#: Above this many bytes, decoded training images live in a memmap under MODEL_DIR/cache
+#: (removed when training ends, also on failure; decoding again costs less than keeping GBs).
 _IN_MEMORY_LIMIT = 1 << 30
+CACHE_DIR = "cache"
+MAX_Z_DIM = 65536
 
 
 @dataclass
@@ -105,8 +108,17 @@ def train(
         raise LatentlabError(f"--filters needs four positive layer widths, got {filters}")
     if channels not in (1, 3):
         raise LatentlabError(f"--channels must be 1 or 3, got {channels}")
-    if epochs < 1 or batch_size < 1 or z_dim < 1 or lr <= 0:
-        raise LatentlabError("--epochs, --batch-size, --z-dim and --lr must be positive")
+    from .._checks import check_crop, check_float, check_int, check_output_dir
+
+    epochs = check_int(epochs, "--epochs")
+    batch_size = check_int(batch_size, "--batch-size")
+    z_dim = check_int(z_dim, "--z-dim", maximum=MAX_Z_DIM)
+    lr = check_float(lr, "--lr", low=0, low_inclusive=False, high=10)
+    limit = check_int(limit, "--limit", optional=True)
+    crop = check_crop(crop)
+    if resume and overwrite:
+        raise LatentlabError("--resume and --overwrite: give one (continue the model, or replace it)")
+    check_output_dir(out)
 
     existing = (out / ENCODER_FILE).exists() or (out / CHECKPOINT_FILE).exists()
     if existing and not (resume or overwrite):
@@ -141,6 +153,30 @@ def train(
     prep = Preprocessing(config.image_size, config.channels, tuple(config.crop) if config.crop else None)
 
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train_on(source, prep, out, config, resume=resume, strict=strict, seed=seed, epochs=epochs,
+                         verbose=verbose, distribute=distribute)
+    finally:
+        _remove_cache(out)
+
+
+def _remove_cache(out: Path) -> None:
+    import shutil
+
+    cache = out / CACHE_DIR
+    if cache.is_dir() and not cache.is_symlink():
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _remove_stale_previews(previews: Path) -> None:
+    # A fresh (not resumed) training must not leave the previous model's epoch_NNN.png behind:
+    # the report shows the highest-numbered preview as the last epoch.
+    if previews.is_dir():
+        for stale in previews.glob("epoch_*.png"):
+            stale.unlink(missing_ok=True)
+
+
+def _train_on(source, prep, out: Path, config: ModelConfig, *, resume, strict, seed, epochs, verbose, distribute):
     images, skipped = _decode_training_images(source, prep, out)
     if strict and skipped:
         from .._errors import StrictModeError
@@ -173,6 +209,8 @@ def train(
                 loss="binary_crossentropy" if config.loss == "bce" else "mse",
             )
             config.epochs_done = 0
+    if not resume:
+        _remove_stale_previews(out / "previews")
 
     from ._callbacks import EpochCheckpoint, ImageBatches, ReconstructionPreview
 
@@ -212,8 +250,8 @@ def _decode_training_images(source: ImageSource, prep: Preprocessing, out: Path)
     shape = (len(source), prep.image_size, prep.image_size, prep.channels)
     buffer = None
     if math.prod(shape) > _IN_MEMORY_LIMIT:
-        (out / "cache").mkdir(exist_ok=True)
-        buffer = np.lib.format.open_memmap(out / "cache" / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
+        (out / CACHE_DIR).mkdir(exist_ok=True)
+        buffer = np.lib.format.open_memmap(out / CACHE_DIR / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
     images, _, skipped = load_all(source, prep, out=buffer)
     # entries the listing could not even examine (symlink loops) count as skipped too
     return images, list(getattr(source, "listing_skipped", None) or []) + skipped

@@ -77,6 +77,9 @@ class NpzSource(ArraySource):
             with np.load(path, allow_pickle=False) as npz:
                 if "data" not in npz.files:
                     raise DataSourceError(f"{path}: no 'data' array (found: {', '.join(npz.files) or 'nothing'})")
+                check_npz_member(npz, "data", path)
+                if "ids" in npz.files:
+                    check_npz_member(npz, "ids", path)
                 data = npz["data"]
                 ids = [str(i) for i in npz["ids"]] if "ids" in npz.files else None
         except DataSourceError:
@@ -84,6 +87,51 @@ class NpzSource(ArraySource):
         except Exception as exc:  # zipfile / pickle / header errors all mean "not a usable npz"
             raise DataSourceError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
         super().__init__(data, ids, location=str(path))
+
+
+#: Arrays above this size are checked for zip-bomb compression ratios before inflating.
+_BOMB_CHECK_BYTES = 64 << 20
+#: Largest deflate ratio accepted for a big member; image arrays compress 2-10×.
+_MAX_COMPRESSION_RATIO = 100
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 16 << 30
+
+
+def check_npz_member(npz, key: str, path) -> None:
+    """Refuse a ``.npz`` member that would not fit in memory, or a zip bomb, before inflating it.
+
+    The array's size comes from its ``.npy`` header (shape × itemsize) and the
+    zip entry's declared size; both are checked against half the machine's
+    memory, and a big member whose compression ratio no image array reaches
+    is refused as a zip bomb. Nothing is inflated beyond the header.
+    """
+    name = f"{key}.npy"
+    try:
+        info = npz.zip.getinfo(name)
+    except KeyError:
+        return
+    with npz.zip.open(name) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    if dtype.hasobject:
+        raise DataSourceError(f"{path}: '{key}' holds Python objects (pickles are never loaded)")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    limit = _memory_bytes() // 2
+    declared = max(nbytes, info.file_size)
+    if declared > limit:
+        raise DataSourceError(f"{path}: '{key}' would need {declared / 2**30:,.1f} GiB in memory "
+                              f"(more than half of this machine's {2 * limit / 2**30:,.0f} GiB)")
+    if declared > _BOMB_CHECK_BYTES and declared > _MAX_COMPRESSION_RATIO * max(1, info.compress_size):
+        raise DataSourceError(f"{path}: '{key}' inflates {info.compress_size:,} bytes into {declared:,} "
+                              "(a zip bomb, not an image array); refused before inflating")
 
 
 class LFWSource(ArraySource):

@@ -6,7 +6,6 @@ import errno
 import math
 import os
 import stat
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,9 +16,13 @@ try:  # libjpeg-turbo with DCT-domain scaling by any M/8
 except ImportError:  # pragma: no cover - Pillow decodes instead (scales 1/2, 1/4, 1/8 only)
     simplejpeg = None
 
-# 10,000 x 10,000 images are legitimate input; Pillow's bomb check would refuse them.
-Image.MAX_IMAGE_PIXELS = 400_000_000
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+#: Largest JPEG (declared width × height) decoded. libjpeg-turbo decodes it at the smallest DCT
+#: scale that covers the target size, so a 10,000 × 10,000 photo costs about 1/64 of its pixels.
+MAX_JPEG_PIXELS = 400_000_000
+#: Largest image decoded at full size (everything Pillow decodes without a JPEG draft): about
+#: 90 million pixels, 270 MB as RGB. Pillow's own limit is left as it is for the whole process
+#: (warning above 89 Mpx, error above twice that); this one applies per image, in this decode path.
+MAX_DECODED_PIXELS = 90_000_000
 
 
 class UndecodableImage(Exception):
@@ -70,12 +73,16 @@ def crop_box(width: int, height: int, crop: tuple[int, int] | None) -> tuple[flo
 def to_mode(im: Image.Image, channels: int) -> Image.Image:
     """Convert any Pillow mode (CMYK, 16-bit, RGBA, palette…) to ``L`` or ``RGB``."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(arr * (255.0 / hi), 0, 255).astype(np.uint8), "L")
+        # integer arithmetic in place of float64: 16-bit pixels never cost more than 4 bytes each
+        arr = np.asarray(im)
+        if arr.dtype.kind not in "iu":  # pragma: no cover - Pillow hands out integer arrays for these modes
+            arr = arr.astype(np.int64)
+        hi = 65535 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255
+        wide = np.clip(arr, 0, 65535).astype(np.uint32)
+        im = Image.fromarray(((wide * 255 + hi // 2) // hi).astype(np.uint8), "L")
     elif im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        arr = np.asarray(im, dtype=np.float32)
+        scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
         im = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
     elif im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
@@ -117,6 +124,8 @@ def decode_file(path, prep: Preprocessing) -> np.ndarray:
                 data = fh.read()
             if data[:3] == b"\xff\xd8\xff":
                 return _decode_jpeg(data, prep)
+        except UndecodableImage:
+            raise
         except (OSError, ValueError):
             pass  # damaged or unusual: Pillow decides, and says why
     try:
@@ -124,6 +133,8 @@ def decode_file(path, prep: Preprocessing) -> np.ndarray:
             w, h = im.size
             if w < 1 or h < 1:
                 raise UndecodableImage("image has no pixels")
+            if w * h > (MAX_JPEG_PIXELS if im.format == "JPEG" else MAX_DECODED_PIXELS):
+                raise UndecodableImage("image too large to decode safely")
             box = crop_box(w, h, prep.crop)
             if im.format == "JPEG" and im.mode in ("RGB", "L"):
                 scale = min((box[2] - box[0]), (box[3] - box[1])) / prep.image_size
@@ -132,6 +143,8 @@ def decode_file(path, prep: Preprocessing) -> np.ndarray:
                     im.draft(want, (math.ceil(w / scale), math.ceil(h / scale)))
                     f = im.size[0] / w
                     box = tuple(v * f for v in box)
+            if im.size[0] * im.size[1] > MAX_DECODED_PIXELS:  # a JPEG the draft could not shrink enough
+                raise UndecodableImage("image too large to decode safely")
             im.load()
             return resize(im, box, prep)
     except UndecodableImage:
@@ -153,7 +166,9 @@ def decode_file(path, prep: Preprocessing) -> np.ndarray:
 
 def _decode_jpeg(data: bytes, prep: Preprocessing) -> np.ndarray:
     h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
-    if colorspace not in ("YCbCr", "Gray") or w * h > Image.MAX_IMAGE_PIXELS:
+    if w * h > MAX_JPEG_PIXELS:
+        raise UndecodableImage("image too large to decode safely")
+    if colorspace not in ("YCbCr", "Gray"):
         raise ValueError("left to Pillow")
     box = crop_box(w, h, prep.crop)
     s = prep.image_size

@@ -19,6 +19,17 @@ PARTITIONS = {"train": 0, "val": 1, "test": 2}
 #: Rows per chunk when streaming and no chunk size is given (about 8 MiB of float32 at z_dim 256).
 DEFAULT_STREAM_ROWS = 8192
 
+#: Widest ``/z`` accepted (the reference study uses up to 2,000); a crafted store with a huge
+#: z_dim would otherwise make every one-row read allocate gigabytes.
+MAX_Z_DIM = 65_536
+#: Widest ``/attributes`` accepted.
+MAX_ATTRIBUTES = 65_536
+#: Largest HDF5 chunk accepted (uncompressed bytes). HDF5 inflates a whole chunk to read any row
+#: of it, so a 1 MB file with one 1 GiB chunk would cost 1 GiB per read; latentlab writes ~1 MiB.
+MAX_CHUNK_BYTES = 256 << 20
+#: Largest streamed block of ``/z`` (rows × z_dim × 8 bytes as float64), whatever the chunk size.
+MAX_BLOCK_BYTES = 64 << 20
+
 
 def partition_code(partition: str | None) -> int | None:
     """Map ``'train' | 'val' | 'test' | 'all' | None`` to a code (``None`` = all)."""
@@ -207,6 +218,8 @@ class ZStore:
             raise StoreError(f"{name}: /z must hold floats, found dtype {z.dtype}")
         if z.shape[1] < 1:
             raise StoreError(f"{name}: /z has no columns (z_dim 0)")
+        if z.shape[1] > MAX_Z_DIM:
+            raise StoreError(f"{name}: /z has {z.shape[1]:,} columns; latentlab reads z_dim up to {MAX_Z_DIM:,}")
         ids = _dataset(f, "ids", name)
         if ids is not None and (ids.ndim != 1 or ids.dtype.kind not in "SOU"):
             raise StoreError(f"{name}: /ids must be 1-D strings, found shape {ids.shape} dtype {ids.dtype}")
@@ -218,6 +231,15 @@ class ZStore:
             raise StoreError(
                 f"{name}: /attributes must be 2-D integers (N, A), found shape {attributes.shape} dtype {attributes.dtype}"
             )
+        if attributes is not None and attributes.shape[1] > MAX_ATTRIBUTES:
+            raise StoreError(f"{name}: /attributes has {attributes.shape[1]:,} columns (at most {MAX_ATTRIBUTES:,})")
+        if "skipped" in f:
+            group = f.get("skipped", getlink=True)
+            if isinstance(group, h5py.ExternalLink):
+                raise StoreError(f"{name}: /skipped is a link to another file; latentlab reads only self-contained stores")
+            for key in ("path", "reason"):
+                if isinstance(f["skipped"], h5py.Group) and key in f["skipped"]:
+                    _dataset(f["skipped"], key, name, where="skipped/")
         self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
         self.complete = _truth(self.attrs.get("complete", True))
         n = z.shape[0]
@@ -287,7 +309,12 @@ class ZStore:
     def chunk_rows(self) -> int:
         """Rows per HDF5 chunk of ``/z`` (the natural streaming unit)."""
         chunks = self._file["z"].chunks
-        return chunks[0] if chunks else DEFAULT_STREAM_ROWS
+        return min(chunks[0] if chunks else DEFAULT_STREAM_ROWS, self.max_block_rows)
+
+    @property
+    def max_block_rows(self) -> int:
+        """Most rows one streamed block may hold: ``MAX_BLOCK_BYTES`` of float64 at this z_dim."""
+        return max(1, MAX_BLOCK_BYTES // (8 * max(1, self.z_dim)))
 
     @property
     def fingerprint(self) -> str:
@@ -356,6 +383,7 @@ class ZStore:
             If true, yield ``(row_indices, block)``.
         """
         rows = chunk_rows or max(self.chunk_rows, DEFAULT_STREAM_ROWS // max(1, self.chunk_rows) * self.chunk_rows)
+        rows = max(1, min(int(rows), self.max_block_rows))
         code = partition_code(partition)
         if code is not None and self.partition is None:
             raise StoreError(f"{self.path}: store has no /partition; cannot select {partition!r}")
@@ -406,7 +434,7 @@ class ZStore:
 
     def check_finite(self, chunk_rows: int | None = None) -> np.ndarray:
         """Row indices whose z holds NaN or Inf."""
-        rows = chunk_rows or max(self.chunk_rows, DEFAULT_STREAM_ROWS)
+        rows = max(1, min(int(chunk_rows or max(self.chunk_rows, DEFAULT_STREAM_ROWS)), self.max_block_rows))
         bad = []
         for start in range(0, self.n, rows):
             stop = min(start + rows, self.n)
@@ -555,13 +583,39 @@ def _swmr_write_flag(path: Path) -> bool:
         return False
 
 
-def _dataset(f: h5py.File, key: str, name: Path) -> h5py.Dataset | None:
-    """``f[key]`` if present; a group or other object under that name is an error."""
-    if key not in f:
+def _dataset(f, key: str, name: Path, where: str = "") -> h5py.Dataset | None:
+    """``f[key]`` if present; a group or other object under that name is an error.
+
+    Only data inside the file itself is read: an external link (to another
+    file), HDF5 external storage (raw bytes of any file, ``/etc/passwd`` or a
+    FIFO that would hang the read) and virtual datasets (rows mapped from
+    other files) are refused, as are chunks too large to inflate safely.
+    """
+    link = f.get(key, getlink=True)
+    if link is None:
         return None
-    obj = f.get(key)
+    label = f"/{where}{key}"
+    if isinstance(link, h5py.ExternalLink):
+        raise StoreError(f"{name}: {label} is a link to another file ({link.filename}); "
+                         "latentlab reads only self-contained stores")
+    try:
+        obj = f.get(key)
+    except (KeyError, OSError, RuntimeError, ValueError) as exc:  # a dangling soft link
+        raise StoreError(f"{name}: {label} cannot be opened ({_short(exc) or type(exc).__name__})") from None
+    if obj is None:
+        raise StoreError(f"{name}: {label} is a dangling link")
     if not isinstance(obj, h5py.Dataset):
-        raise StoreError(f"{name}: /{key} must be a dataset, found {type(obj).__name__}")
+        raise StoreError(f"{name}: {label} must be a dataset, found {type(obj).__name__}")
+    if obj.external:
+        raise StoreError(f"{name}: {label} keeps its data in external files; latentlab reads only self-contained stores")
+    if obj.is_virtual:
+        raise StoreError(f"{name}: {label} is a virtual dataset (rows from other files); "
+                         "latentlab reads only self-contained stores")
+    if obj.chunks:
+        chunk_bytes = int(np.prod(obj.chunks, dtype=np.float64) * max(1, obj.dtype.itemsize))
+        if chunk_bytes > MAX_CHUNK_BYTES:
+            raise StoreError(f"{name}: {label} has HDF5 chunks of {chunk_bytes / 2**20:,.0f} MiB "
+                             f"(at most {MAX_CHUNK_BYTES >> 20} MiB are read); rewrite it with smaller chunks")
     return obj
 
 

@@ -9,7 +9,9 @@ last in every append: its length is the number of committed rows.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from glob import escape as glob_escape
 from pathlib import Path
@@ -68,8 +70,10 @@ class StoreLock:
 
     def acquire(self) -> None:
         for _ in range(5):
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            fd = self._open()
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise StoreError(f"{self.path}: the lock file is not a regular file; remove it")
                 if not _try_flock(fd, self.path):
                     owner = _read_pid(fd)
                     raise StoreError(
@@ -97,6 +101,17 @@ class StoreLock:
             self._fd = fd
             return
         raise StoreError(f"{self.store}: could not take the lock file {self.path.name} (it keeps changing)")
+
+    def _open(self) -> int:
+        # O_NOFOLLOW: a planted Z.h5.lock -> victim symlink must not make the writer truncate the
+        # victim to a PID. O_NONBLOCK: a FIFO in its place must not hang the open.
+        flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or self.path.is_symlink():
+                raise StoreError(f"{self.path}: the lock file is a symbolic link; refusing to follow it (remove it)") from None
+            raise
 
     def release(self) -> None:
         if self._fd is not None:
@@ -208,6 +223,8 @@ class StoreWriter:
                 self._resume(attrs or {})
             else:
                 self._tmp = self._tmp_path()
+                if os.path.lexists(self._tmp):  # never write through whatever sits at our temporary name
+                    os.unlink(self._tmp)
                 self._create(self._tmp, attrs or {})
                 if not self._atomic:
                     self._publish()
