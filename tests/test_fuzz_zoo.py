@@ -418,9 +418,7 @@ def test_npz_zip_bomb_is_refused_before_inflating(tmp_path, capsys):
     header["shape"] = (3000, 1, 1000, 1000)  # 3 GB declared
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("data.npy", "w", force_zip64=True) as fh:
         np.lib.format.write_array_header_1_0(fh, header)
-        zeros = bytes(1 << 24)
-        for _ in range(3000 * 1000 * 1000 // len(zeros) // 16):  # 190 MB of zeros: enough for the check
-            fh.write(zeros)
+        fh.write(bytes(1 << 20))  # the header promises 3 GB; the check must not need more than the header
     import resource
 
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -432,14 +430,17 @@ def test_npz_zip_bomb_is_refused_before_inflating(tmp_path, capsys):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200_000  # KiB: nothing inflated
 
 
-def test_png_decompression_bomb_is_skipped(tmp_path):
+def test_png_decompression_bomb_is_skipped(tmp_path, monkeypatch):
     from PIL import Image
 
+    import latentlab.sources._base
     from latentlab.sources import Preprocessing
     from latentlab.sources._base import UndecodableImage, decode_file
 
+    # the rule at a smaller scale: a 2 Mpx PNG of a few KB against a 1 Mpx per-image limit
+    monkeypatch.setattr(latentlab.sources._base, "MAX_DECODED_PIXELS", 1_000_000)
     bomb = tmp_path / "bomb.png"
-    Image.new("L", (12_000, 10_000)).save(bomb)  # 120 Mpx, a few hundred KB
+    Image.new("L", (2_000, 1_000)).save(bomb)
     limit_before = Image.MAX_IMAGE_PIXELS
     with pytest.raises(UndecodableImage, match="too large"):
         decode_file(bomb, Preprocessing(32, 1))
@@ -483,3 +484,54 @@ def test_reproducers_end_to_end(demo, tmp_path):
         assert proc.returncode == 2, (argv, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert _snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------- rank-0 data, stale results
+
+
+@pytest.mark.parametrize("rows", [np.ones((50, 4)), np.ones((1, 4))], ids=["constant", "one_row"])
+def test_correlations_on_rank_zero_data_is_one_line(rows, tmp_path, capsys):
+    store = tmp_path / "flat.h5"
+    write_store(store, rows)
+    err = run_cli(["correlations", store, "--out", tmp_path / "out"], capsys, watch=[store])
+    assert str(store) in err and not (tmp_path / "out").exists()
+
+
+def test_cached_fragments_are_used_only_for_their_own_store(tmp_path, capsys):
+    from latentlab.analysis._fragments import fragments_match
+    from latentlab.metrics._compare import find_fragments as find_fragments_file
+
+    a, b = tmp_path / "a" / "z.h5", tmp_path / "b" / "z.h5"
+    for path, seed in ((a, 5), (b, 6)):
+        path.parent.mkdir()
+        write_store(path, np.random.default_rng(seed).normal(size=(120, 4)))
+    assert main(["fragments", str(a), "--out", str(a.parent), "--no-figures"]) == 0
+    capsys.readouterr()
+    h5 = a.parent / "fragments.h5"
+    assert fragments_match(h5, a) and not fragments_match(h5, b)
+    assert not fragments_match(h5, a, partition="train") and not fragments_match(h5, a, options={"k": 7})
+    assert find_fragments_file(a) == h5
+    # b's folder holds a's result under b's name: compare-samplers must not pick it up
+    import shutil
+
+    shutil.copy(h5, b.parent / "fragments.h5")
+    assert find_fragments_file(b) is None
+    write_store(a, np.random.default_rng(7).normal(size=(120, 4)), overwrite=True)  # a re-encoded
+    assert not fragments_match(h5, a)
+
+
+def test_train_overwrite_leaves_no_stale_previews_or_cache(tmp_path, monkeypatch, capsys):
+    import latentlab.model._train
+
+    monkeypatch.setattr(latentlab.model._train, "_IN_MEMORY_LIMIT", 1)  # use the on-disk cache
+    out = tmp_path / "model"
+    base = ["train", "--dataset", "lfw", "--out", out, "--image-size", "16", "--channels", "1", "--z-dim", "2",
+            "--filters", "2,2,2,2", "--limit", "20", "--batch-size", "10"]
+    assert main([str(a) for a in [*base, "--epochs", "2"]]) == 0
+    assert sorted(p.name for p in (out / "previews").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert not (out / "cache").exists()
+    run_cli([*base, "--epochs", "1"], capsys, watch=[out])  # refused: a model is there
+    assert main([str(a) for a in [*base, "--epochs", "1", "--overwrite"]]) == 0
+    assert sorted(p.name for p in (out / "previews").iterdir()) == ["epoch_001.png"]
+    assert not (out / "cache").exists()
+    capsys.readouterr()

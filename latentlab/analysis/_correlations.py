@@ -233,6 +233,8 @@ def correlations(
         d = passes.z_dim
         if d < 2:
             raise LatentlabError(f"{passes.label}: correlations need z_dim >= 2, found {d}")
+        if passes.n < 2:
+            raise LatentlabError(f"{passes.label}: correlations need at least 2 rows, found {passes.n}")
         user_pairs = None if pairs is None else _check_pairs(pairs, d)
         idx = passes.sample_index(sample_size, seed)
         p1 = passes.run({"m": Moments(passes.shift, cross=True), "s": RowSample(idx)})
@@ -240,6 +242,9 @@ def correlations(
         got, sample = p1["s"].result(d)
         mean, cov = mom.mean, mom.cov(ddof=0)
         dof, m2 = _mahalanobis(mean, cov)
+        if dof == 0:  # every row the same point: no correlation, and no chi2 with 0 degrees of freedom
+            raise LatentlabError(f"{passes.label}: all {passes.n} rows are the same point (covariance of rank 0); "
+                                 "nothing to correlate")
         gof_edges, plot_edges = _mahalanobis_edges(dof, gof_bins, hist_bins)
         p2 = passes.run({"gof": Histograms(gof_edges, m2), "plot": Histograms(plot_edges, m2)})
         store = passes.store

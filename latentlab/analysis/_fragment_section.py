@@ -82,17 +82,23 @@ def _summary_html(result) -> str:
 
 
 def fragments_section(ctx):
-    """Report section: fragments, halo and filaments (reuses ``ctx.out_dir/fragments.h5`` when present)."""
+    """Report section: fragments, halo and filaments.
+
+    Reuses ``ctx.out_dir/fragments.h5`` only when it was computed from this
+    store's rows, partition and options (:func:`fragments_match`); otherwise
+    it is computed again and replaced.
+    """
     from ..report import Section, figure_html
-    from ._fragments import FRAGMENTS_H5, find_fragments, load_fragments
+    from ._fragments import FRAGMENTS_H5, find_fragments, fragments_match, load_fragments
 
     h5 = Path(ctx.out_dir) / FRAGMENTS_H5
-    if h5.exists():
+    opts = dict(ctx.options.get("fragments", {}))
+    if ctx.quick:
+        opts.setdefault("recall_queries", 50)
+    if h5.exists() and fragments_match(h5, ctx.store_path, partition=ctx.partition,
+                                       options={**opts, "random_state": ctx.seed}):
         result = load_fragments(h5)
     else:
-        opts = dict(ctx.options.get("fragments", {}))
-        if ctx.quick:
-            opts.setdefault("recall_queries", 50)
         result = find_fragments(ctx.store_path, partition=ctx.partition, random_state=ctx.seed, **opts)
         result.save(ctx.out_dir)
     body = [_summary_html(result)]

@@ -310,6 +310,48 @@ def _plain(obj):
     return obj
 
 
+def _store_fingerprint(data) -> str | None:
+    from ..store import ZStore, open_store
+
+    if isinstance(data, ZStore):
+        return data.fingerprint
+    if isinstance(data, (str, os.PathLike)):
+        with open_store(data) as store:
+            return store.fingerprint
+    return None
+
+
+def fragments_match(path, store, *, partition=None, options: dict | None = None) -> bool:
+    """Whether ``path`` (a ``fragments.h5``) was computed from ``store``'s rows with these settings.
+
+    It must record the store's :attr:`~latentlab.store.ZStore.fingerprint`, the
+    same ``partition`` and, for each key of ``options`` it records, the same
+    value. Results without a recorded fingerprint (older files) never match,
+    so a cached result is recomputed rather than shown for the wrong data.
+    """
+    import h5py
+
+    from ..store import open_store
+
+    try:
+        with h5py.File(path, "r") as f:
+            params = json.loads(f.attrs["summary_json"])["parameters"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+    recorded = params.get("store_fingerprint")
+    if not recorded:
+        return False
+    with open_store(store) as s:
+        if recorded != s.fingerprint:
+            return False
+    if (params.get("partition") or "all") != (partition or "all"):
+        return False
+    for key, value in (options or {}).items():
+        if key in params and params[key] != value:
+            return False
+    return True
+
+
 def _load_input(data, partition, attributes, attribute_names):
     """Return (z float32, index, attributes or None, attribute names, source name)."""
     from ..store import ZStore, open_store
@@ -1036,6 +1078,8 @@ def find_fragments(
         "filament_scales": int(filament_scales), "filament_k": ladder,
         "hierarchy": bool(hierarchy), "level": level, "min_cluster_size": (min_cluster_size or min_frag),
         "label": label, "random_state": random_state,
+        # provenance: a cached fragments.h5 is reused only for the same store rows (fragments_match)
+        "store_fingerprint": _store_fingerprint(data),
     }
     stats = _run_stats(fragment, filament, scale, ladder, n_cand, cluster, dim_global, local_dim,
                        to_metric(float(np.median(r_k))), quality, recall_queries, timings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -111,15 +112,32 @@ class CompareResult:
 
 
 def find_fragments(store, out_dir=None) -> Path | None:
-    """A ``fragments.h5`` next to the output folder, in it, or next to the store."""
+    """A ``fragments.h5`` next to the output folder, in it, or next to the store, computed from this store.
+
+    Only a file that records this store's fingerprint counts: a ``fragments.h5``
+    of another store (or of an older version of this one) is ignored.
+    """
+    from ..analysis._fragments import fragments_match
+
     cands = []
     if out_dir is not None:
         cands += [Path(out_dir).parent / "fragments.h5", Path(out_dir) / "fragments.h5"]
-    cands.append(Path(store).parent / "fragments.h5")
+    cands += [Path(store).parent / "fragments.h5", Path(store).with_name(f"{Path(store).stem}_fragments") / "fragments.h5"]
     for c in cands:
-        if c.is_file():
+        if c.is_file() and _fragments_of_store(c, store, fragments_match):
             return c
     return None
+
+
+def _fragments_of_store(path, store, fragments_match) -> bool:
+    import h5py
+
+    try:  # any partition counts here: the labels are spread onto the store rows by /index
+        with h5py.File(path, "r") as f:
+            partition = json.loads(f.attrs["summary_json"])["parameters"].get("partition")
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+    return fragments_match(path, store, partition=partition)
 
 
 def _finite(v):
