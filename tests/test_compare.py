@@ -94,9 +94,14 @@ def test_compare_cli_latent_only_with_fragments(tmp_path, capsys):
     part = np.where(np.arange(600) % 4 == 0, 1, 0).astype(np.int8)
     store = tmp_path / "z.h5"
     write_store(store, Z, partition=part)
-    with h5py.File(tmp_path / "fragments.h5", "w") as f:  # found next to the store
+    from latentlab import open_store
+
+    with open_store(store) as s:
+        fingerprint = s.fingerprint
+    with h5py.File(tmp_path / "fragments.h5", "w") as f:  # found next to the store (it records the store's fingerprint)
         f["fragment"] = np.r_[np.zeros(500, np.int32), np.ones(100, np.int32)]
         f["index"] = np.arange(600)
+        f.attrs["summary_json"] = json.dumps({"parameters": {"store_fingerprint": fingerprint, "partition": None}})
     out = tmp_path / "cmp"
     rc = main(["compare-samplers", "--z", str(store), "--out", str(out), "--latent-only", "--n", "300",
                "--regions", "normal,mnd,fragment,planes", "--sigma", "2.5", "--fragments", str(tmp_path / "fragments.h5")])
