@@ -167,14 +167,22 @@ class AppInBrowser:
         a.pointer_action.move_to_location(int(round(px)), int(round(py))).click()
         a.perform()
 
-    def drag_path(self, points) -> None:
-        """Press at the first pixel, move through the others, release (a lasso)."""
-        a = self._actions()
-        first, *rest = [(int(round(x)), int(round(y))) for x, y in points]
-        a.pointer_action.move_to_location(*first).pointer_down()
-        for p in rest:
+    def drag_path(self, points, step_ms: int = 120) -> None:
+        """Press at the first pixel, move through the others, release (a lasso).
+
+        Each move takes ``step_ms``, so that a busy page still receives every
+        move (coalesced moves back to the start would read as a tap, not a drag).
+        """
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+        pts = [(int(round(x)), int(round(y))) for x, y in points]
+        if len(pts) > 2 and pts[-1] == pts[0]:
+            pts = pts[:-1]  # the lasso closes itself
+        a = ActionBuilder(self.driver, duration=step_ms)
+        a.pointer_action.move_to_location(*pts[0]).pointer_down().pause(0.2)
+        for p in pts[1:]:
             a.pointer_action.move_to_location(*p)
-        a.pointer_action.release()
+        a.pointer_action.pause(0.2).release()
         a.perform()
 
     def activate_tool(self, type_name: str) -> None:
