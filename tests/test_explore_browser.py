@@ -139,3 +139,11 @@ def test_lasso_fits_a_region_and_shows_a_grid_of_the_requested_size(page, demo_a
     with open_store(out / "selection_001.h5") as s:
         assert s.n == 6 and np.allclose(s.read_z(), samples.z, atol=1e-6)
     assert page.errors() == []
+
+
+def test_hover_falls_back_to_the_reconstruction_when_originals_are_not_here(demo_app, monkeypatch):
+    data = demo_app.data
+    monkeypatch.setattr(data, "_source", None)
+    image, kind = data.image(7)
+    assert kind == "reconstruction"
+    assert np.allclose(image, data.decode(data.z[7:8])[0])

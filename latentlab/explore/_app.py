@@ -103,9 +103,8 @@ class ExploreApp:
         # While a pan or zoom is in progress draw about 10,000 points (Bokeh's level of detail), all once it stops.
         fig.lod_factor = max(10, data.n // 10_000)
         marker_source = ColumnDataSource(data={"x": [], "y": []}, name="marker-source")
-        # On the overlay layer: moving the marker repaints neither the points nor their WebGL buffers.
         fig.scatter("x", "y", source=marker_source, marker="x", size=18, line_width=3, line_color="black",
-                    name="decoded-marker", level="overlay")
+                    name="decoded-marker")
 
         hover_state = ColumnDataSource(data={"row": [-1]}, name="hover-state")
         fig.add_tools(HoverTool(renderers=[points], tooltips=None, callback=CustomJS(args={"state": hover_state}, code="""

@@ -167,7 +167,7 @@ class AppInBrowser:
         a.pointer_action.move_to_location(int(round(px)), int(round(py))).click()
         a.perform()
 
-    def drag_path(self, points, step_ms: int = 120) -> None:
+    def drag_path(self, points, step_ms: int = 50) -> None:
         """Press at the first pixel, move through the others, release (a lasso).
 
         Each move takes ``step_ms``, so that a busy page still receives every
@@ -179,10 +179,11 @@ class AppInBrowser:
         if len(pts) > 2 and pts[-1] == pts[0]:
             pts = pts[:-1]  # the lasso closes itself
         a = ActionBuilder(self.driver, duration=step_ms)
-        a.pointer_action.move_to_location(*pts[0]).pointer_down().pause(0.2)
+        # no pause after pressing: a held press reads as Bokeh's "press" gesture, not a drag
+        a.pointer_action.move_to_location(*pts[0]).pointer_down()
         for p in pts[1:]:
             a.pointer_action.move_to_location(*p)
-        a.pointer_action.pause(0.2).release()
+        a.pointer_action.release()
         a.perform()
 
     def activate_tool(self, type_name: str) -> None:
