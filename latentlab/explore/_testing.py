@@ -13,6 +13,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+import numpy as np
+
 __all__ = ["AppInBrowser", "chromium_available", "free_port", "running_app"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,6 +187,23 @@ class AppInBrowser:
             a.pointer_action.move_to_location(*p)
         a.pointer_action.release()
         a.perform()
+
+    def lasso(self, points, attempts: int = 3, wait_s: float = 20.0) -> list[int]:
+        """Draw a lasso through ``points`` (pixels); returns the selected indices.
+
+        A page busy repainting may coalesce the moves of a drag into too few to
+        make a lasso; then the gesture is drawn again (at most ``attempts`` times).
+        """
+        pts = np.asarray(points, dtype=float)
+        dense = np.concatenate([np.linspace(a, b, 4, endpoint=False) for a, b in zip(pts[:-1], pts[1:])])
+        for _ in range(attempts):
+            self.drag_path(dense)
+            try:
+                return self.wait("const s = model('points-source').selected.indices; return s.length ? s : false;",
+                                 timeout=wait_s)
+            except TimeoutError:
+                continue
+        raise TimeoutError(f"no selection after {attempts} lasso gestures")
 
     def activate_tool(self, type_name: str) -> None:
         self.js("model('map').toolbar.tools.find(t => t.type === arguments[0]).active = true;", type_name)
