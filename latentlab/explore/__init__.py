@@ -6,6 +6,9 @@
 Without a model nothing here imports TensorFlow.
 """
 
+import sys as _sys
+import types as _types
+
 from ._data import ColourField, Decoded, ExploreData, SelectionSamples, load_explore_data, png_data_url
 from ._app import ExploreApp
 from ._server import check_port, make_server
@@ -81,11 +84,11 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
         server.stop()
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(_types.ModuleType):
     """``latentlab.explore(store, model)`` calls :func:`explore`; ``latentlab.explore.X`` still names this package."""
 
     def __call__(self, *args, **kwargs):
         return explore(*args, **kwargs)
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+_sys.modules[__name__].__class__ = _CallableModule

@@ -13,6 +13,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+import numpy as np
+
 __all__ = ["AppInBrowser", "chromium_available", "free_port", "running_app"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -167,15 +169,41 @@ class AppInBrowser:
         a.pointer_action.move_to_location(int(round(px)), int(round(py))).click()
         a.perform()
 
-    def drag_path(self, points) -> None:
-        """Press at the first pixel, move through the others, release (a lasso)."""
-        a = self._actions()
-        first, *rest = [(int(round(x)), int(round(y))) for x, y in points]
-        a.pointer_action.move_to_location(*first).pointer_down()
-        for p in rest:
+    def drag_path(self, points, step_ms: int = 50) -> None:
+        """Press at the first pixel, move through the others, release (a lasso).
+
+        Each move takes ``step_ms``, so that a busy page still receives every
+        move (coalesced moves back to the start would read as a tap, not a drag).
+        """
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+        pts = [(int(round(x)), int(round(y))) for x, y in points]
+        if len(pts) > 2 and pts[-1] == pts[0]:
+            pts = pts[:-1]  # the lasso closes itself
+        a = ActionBuilder(self.driver, duration=step_ms)
+        # no pause after pressing: a held press reads as Bokeh's "press" gesture, not a drag
+        a.pointer_action.move_to_location(*pts[0]).pointer_down()
+        for p in pts[1:]:
             a.pointer_action.move_to_location(*p)
         a.pointer_action.release()
         a.perform()
+
+    def lasso(self, points, attempts: int = 3, wait_s: float = 20.0) -> list[int]:
+        """Draw a lasso through ``points`` (pixels); returns the selected indices.
+
+        A page busy repainting may coalesce the moves of a drag into too few to
+        make a lasso; then the gesture is drawn again (at most ``attempts`` times).
+        """
+        pts = np.asarray(points, dtype=float)
+        dense = np.concatenate([np.linspace(a, b, 4, endpoint=False) for a, b in zip(pts[:-1], pts[1:])])
+        for _ in range(attempts):
+            self.drag_path(dense)
+            try:
+                return self.wait("const s = model('points-source').selected.indices; return s.length ? s : false;",
+                                 timeout=wait_s)
+            except TimeoutError:
+                continue
+        raise TimeoutError(f"no selection after {attempts} lasso gestures")
 
     def activate_tool(self, type_name: str) -> None:
         self.js("model('map').toolbar.tools.find(t => t.type === arguments[0]).active = true;", type_name)
