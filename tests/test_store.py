@@ -155,3 +155,16 @@ def test_fingerprint_tracks_rows_and_provenance(tmp_path):
     write_store(tmp_path / "c.h5", changed, attrs={"created": "t0"})
     a, b, c = (open_store(tmp_path / f"{x}.h5").fingerprint for x in "abc")
     assert a == b and a != c
+
+
+def test_atomic_outputs_get_the_ordinary_file_mode(tmp_path):
+    import os
+
+    from latentlab._io import write_json
+
+    umask = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "out.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
