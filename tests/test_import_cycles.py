@@ -11,10 +11,8 @@ PACKAGE = Path(latentlab.__file__).parent
 
 #: Known cycles (lazy imports inside functions), each to be removed by its owner; the test fails on any other.
 #: - regions: BaseRegion.name looks its name up in the registry that lists every region, and FragmentRegion
-#:   builds its base region through that registry;
-#: - fragments: _fragments_hierarchy borrows _fragments._rank_components while _fragments re-exports it.
+#:   builds its base region through that registry.
 KNOWN = [
-    ["latentlab.analysis._fragments", "latentlab.analysis._fragments_hierarchy"],
     ["latentlab.regions._base", "latentlab.regions._clusters", "latentlab.regions._density",
      "latentlab.regions._ellipsoid", "latentlab.regions._flow", "latentlab.regions._fragment",
      "latentlab.regions._registry", "latentlab.regions._simple"],

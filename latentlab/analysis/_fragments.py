@@ -48,7 +48,7 @@ from ._intrinsic_dim import __all__ as _dim_all
 from ._intrinsic_dim import local_dimension_mle, twonn_dimension
 from ._neighbours import *  # noqa: F401,F403
 from ._neighbours import __all__ as _nn_all
-from ._neighbours import knn_graph, knn_quality
+from ._neighbours import knn_graph, knn_quality, rank_components
 
 __all__ = [
     "FragmentResult",
@@ -518,7 +518,7 @@ def _segment(ind: np.ndarray, log_rk: np.ndarray, log_ratio: float, min_size: in
     keep = np.abs(log_rk[rows] - log_rk[cols]) <= log_ratio
     g = coo_matrix((np.ones(keep.sum(), np.int8), (rows[keep], cols[keep])), shape=(n, n)).tocsr()
     _, labels = connected_components(g, directed=True, connection="weak")
-    fragment = _rank_components(labels, min_size)
+    fragment = rank_components(labels, min_size)
     n_frag = int(fragment.max()) + 1
     if n_frag > 0:
         sel = fragment >= 0
@@ -529,24 +529,8 @@ def _segment(ind: np.ndarray, log_rk: np.ndarray, log_ratio: float, min_size: in
         halo[sel] = log_rk[sel] - med[fragment[sel]] > log_ratio
         fragment = np.where(halo, -1, fragment)
         # Dropping halo points may shrink a fragment below the minimum or reorder sizes.
-        fragment = _rank_components(fragment, min_size)
+        fragment = rank_components(fragment, min_size)
     return fragment
-
-
-def _rank_components(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Relabel components 0..C-1 by decreasing size; smaller than ``min_size`` → -1."""
-    out = np.full(len(labels), -1, dtype=np.int32)
-    valid = labels >= 0
-    if not valid.any():
-        return out
-    ids, counts = np.unique(labels[valid], return_counts=True)
-    order = np.lexsort((ids, -counts))
-    ids, counts = ids[order], counts[order]
-    keep = counts >= min_size
-    lut = np.full(labels.max() + 1, -1, dtype=np.int32)
-    lut[ids[keep]] = np.arange(keep.sum(), dtype=np.int32)
-    out[valid] = lut[labels[valid]]
-    return out
 
 
 def _principal(y: np.ndarray, *, vector: bool = False, chunk: int = 8192):
@@ -862,7 +846,7 @@ def _filaments(y, ind, k, scales, threshold, min_size):
     ladder = sorted({min(k * (j + 1), ind.shape[1]) for j in range(scales)})
     score, scale, spread = _multiscale_line_fit(y, ind, ladder)
     candidates = score >= threshold
-    filament = _rank_components(_components(candidates, ind[:, :k]), min_size)
+    filament = rank_components(_components(candidates, ind[:, :k]), min_size)
     return score, scale, spread, filament, ladder, int(candidates.sum())
 
 

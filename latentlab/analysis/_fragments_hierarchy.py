@@ -225,9 +225,9 @@ def density_hierarchy(
         labels = np.asarray(model.dbscan_clustering(cut_distance=eps, min_cluster_size=min_cluster_size))
         cut = {"method": "dbscan* cut", "level": level, "distance": eps,
                "log_density": float(dimension * (log_median - np.log(max(eps, 1e-300))))}
-    from ._fragments import _rank_components
+    from ._neighbours import rank_components
 
-    labels = _rank_components(labels, 1)
+    labels = rank_components(labels, 1)
 
     comp = None
     if groups is not None:

@@ -163,3 +163,19 @@ def knn_quality(x, indices: np.ndarray, distances: np.ndarray | None = None, *, 
     if distances is not None:
         ratio = float(np.mean(distances[q, -1] / np.maximum(exact_d[:, -1], 1e-30)))
     return {"recall": float(np.sum(hits) / (len(q) * k)), "distance_ratio": ratio, "queries": len(q)}
+
+
+def rank_components(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Relabel components 0..C-1 by decreasing size; smaller than ``min_size`` → -1."""
+    out = np.full(len(labels), -1, dtype=np.int32)
+    valid = labels >= 0
+    if not valid.any():
+        return out
+    ids, counts = np.unique(labels[valid], return_counts=True)
+    order = np.lexsort((ids, -counts))
+    ids, counts = ids[order], counts[order]
+    keep = counts >= min_size
+    lut = np.full(labels.max() + 1, -1, dtype=np.int32)
+    lut[ids[keep]] = np.arange(keep.sum(), dtype=np.int32)
+    out[valid] = lut[labels[valid]]
+    return out
