@@ -304,7 +304,8 @@ def test_single_scale_misses_wide_filaments():
 
 @pytest.mark.parametrize("dim", [32, 256])
 def test_null_gaussian_has_no_filaments_at_any_scale(dim):
-    from latentlab.analysis._fragments import _components, _line_fit, _pca_reduce, _rank_components
+    from latentlab.analysis._fragments import _components, _line_fit, _pca_reduce
+    from latentlab.analysis._neighbours import rank_components as _rank_components
 
     rng = np.random.default_rng(dim + 1)
     z = (rng.standard_normal((3000, dim)) * np.linspace(1.0, 0.25, dim) + 0.3).astype(np.float32)
