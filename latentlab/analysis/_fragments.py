@@ -48,6 +48,7 @@ from ._intrinsic_dim import __all__ as _dim_all
 from ._intrinsic_dim import local_dimension_mle, twonn_dimension
 from ._neighbours import *  # noqa: F401,F403
 from ._neighbours import __all__ as _nn_all
+from .._io import jsonable
 from ._neighbours import knn_graph, knn_quality, rank_components
 
 __all__ = [
@@ -203,7 +204,7 @@ class FragmentResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary: counts, sizes, parameters, tables (no per-point arrays)."""
-        return _plain(
+        return jsonable(
             {
                 "n_points": self.n,
                 "n_fragments": self.n_fragments,
@@ -293,23 +294,6 @@ def load_fragments(path: str | os.PathLike) -> FragmentResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 def _store_fingerprint(data) -> str | None:
     from ..store import ZStore, open_store
 
