@@ -38,8 +38,9 @@ from latentlab.analysis._fragments import (
     _filament_scores,
     _multiscale_line_fit,
     _pca_reduce,
-    _rank_components,
 )
+from latentlab.analysis._fragments_planted import filament_precision_recall
+from latentlab.analysis._neighbours import rank_components as _rank_components
 
 K, THRESHOLD, MIN_SIZE = 15, 0.8, 15
 LADDER_K = (15, 30, 60, 120)
@@ -75,17 +76,6 @@ def chains(score, ind):
     return _rank_components(_components(score >= THRESHOLD, ind[:, :K]), MIN_SIZE)
 
 
-def per_filament(truth, found):
-    """(precision, recall) for every planted filament: the found chains mostly made of it."""
-    rows = []
-    for f in range(truth.max() + 1):
-        ids = [c for c in np.unique(found[found >= 0]) if np.mean(truth[found == c] == f) > 0.5]
-        mine = np.isin(found, ids)
-        tp = np.sum(mine & (truth == f))
-        rows.append((tp / max(mine.sum(), 1), tp / np.sum(truth == f)))
-    return rows
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="32 and 256 dimensions, no k-ladder-120")
@@ -110,7 +100,7 @@ def main():
             t = time.perf_counter()
             found = chains(fn(y, ind).max(axis=0), ind)
             seconds[m] += time.perf_counter() - t
-            rows = per_filament(cloud.filament, found)
+            rows = filament_precision_recall(cloud.filament, found)
             results[m].extend(rows)
             line.append(f"{min(p for p, _ in rows):.2f} {min(r for _, r in rows):.2f}")
         print(" | ".join(line), flush=True)

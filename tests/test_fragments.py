@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from latentlab import LatentlabError, write_store
+from latentlab.analysis._fragments_planted import filament_precision_recall
 from latentlab.analysis import (
     attribute_enrichment,
     find_fragments,
@@ -256,17 +257,6 @@ def test_report_section_builds_and_reuses(tmp_path):
 
 
 # --------------------------------------------------------------------------- structure at every scale
-def _per_filament(truth, found):
-    """(precision, recall) per planted filament, from the found chains mostly made of it."""
-    rows = []
-    for f in range(truth.max() + 1):
-        ids = [c for c in np.unique(found[found >= 0]) if np.mean(truth[found == c] == f) > 0.5]
-        mine = np.isin(found, ids)
-        tp = np.sum(mine & (truth == f))
-        rows.append((tp / max(mine.sum(), 1), tp / np.sum(truth == f)))
-    return rows
-
-
 @pytest.mark.parametrize(
     "dim, noise, bend, attached",
     [
@@ -285,7 +275,7 @@ def test_filaments_found_at_every_tube_width(dim, noise, bend, attached):
     info = cloud.info
     assert info["filament_tube_radius"] < info["filament_length"] / 4
     result = find_fragments(cloud.z, k=15, hierarchy=False)
-    for precision, recall in _per_filament(cloud.filament, result.filament):
+    for precision, recall in filament_precision_recall(cloud.filament, result.filament):
         assert precision >= 0.8 and recall >= 0.8, (precision, recall)
     # each filament reports its tube radius (within 30 % of the planted one) and its scale
     for row in result.filaments:
