@@ -439,3 +439,22 @@ def test_region_file_round_trips_and_is_refused_for_another_store(tmp_path, name
     (tmp_path / "junk.region").write_bytes(b"not a zip")
     with pytest.raises(LatentlabError, match="not a latentlab region file"):
         load_region(tmp_path / "junk.region")
+
+
+def test_ellipsoid_on_fewer_points_than_dimensions_keeps_only_its_axes_and_stays_exact():
+    """A cluster's ellipsoid (n < z_dim) keeps r axes + the floor: same density, same sample law, r/d the memory."""
+    from latentlab.regions import EllipsoidRegion
+
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(30, 64)) @ rng.normal(size=(64, 64))
+    low = EllipsoidRegion(sigma=2.0, reg_covar=1e-3).fit(Z)
+    full = EllipsoidRegion(sigma=2.0, reg_covar=1e-3, bound="radius")
+    full._fit_frame(Z, 1e-3, low_rank=False)
+    assert low.components_.shape == (29, 64) and low.floor_ > 0
+    X = np.concatenate([Z[:5], low.sample(200, random_state=0), rng.normal(size=(20, 64)) * 30])
+    assert np.allclose(low._whitened_sq_norm(X), (full.to_whitened(X) ** 2).sum(axis=1), rtol=1e-6)
+    S = low.sample(4000, random_state=1)
+    r2 = (full.to_whitened(S) ** 2).sum(axis=1)
+    assert np.sqrt(r2.max()) <= low.radius_ * (1 + 1e-6)  # every sample inside the k-σ ellipsoid
+    from scipy.stats import chi2, kstest
+    assert kstest(r2, lambda x: chi2.cdf(x, 64) / low.mass_).pvalue > 1e-3  # the truncated χ² radius law

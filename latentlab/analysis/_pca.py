@@ -27,7 +27,7 @@ from .._errors import LatentlabError
 from ._contract import Analysis, AnalysisResult, Option, Table
 from ._streaming import _SHIFT_ROWS, Moments, RangeProduct, RowSample, check_engine, open_passes
 
-__all__ = ["LatentPCA", "PCAResult", "fit_pca", "pca_analysis", "pca_of_rows", "principal_axes"]
+__all__ = ["LatentPCA", "PCAResult", "fit_pca", "pca_analysis", "pca_of_rows", "principal_axes", "principal_axes_of_rows"]
 
 _METHODS = ("auto", "exact", "randomized")
 #: Above this z_dim, ``method='auto'`` uses the randomized solver when n_components is given.
@@ -53,6 +53,29 @@ def principal_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w, v = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
     order = np.argsort(w)[::-1]
     return np.clip(w[order], 0.0, None), _flip_signs(v[:, order].T)
+
+
+def principal_axes_of_rows(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, eigenvalues and axes of a few rows (n ≤ z_dim) by the SVD of the centred rows.
+
+    The same decomposition and signs as :func:`principal_axes` of their
+    covariance (ddof 1), at n²·d instead of d³ cost, but only the ``rank``
+    axes with variance are returned (eigenvalues descending, axes as rows).
+
+    Examples
+    --------
+    >>> Z = np.random.default_rng(0).normal(size=(5, 40))
+    >>> mean, w, axes = principal_axes_of_rows(Z)
+    >>> w0, axes0 = principal_axes(np.cov(Z, rowvar=False))
+    >>> axes.shape, bool(np.allclose(w, w0[:4])), bool(np.allclose(axes, axes0[:4]))
+    ((4, 40), True, True)
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    mean = Z.mean(axis=0)
+    _, sv, vt = np.linalg.svd(Z - mean, full_matrices=False)
+    w = sv**2 / max(len(Z) - 1, 1)
+    keep = w > 1e-10 * max(float(w.max(initial=0.0)), 1e-300)
+    return mean, w[keep], _flip_signs(vt[keep])
 
 
 _PARAMS = ("n_components", "method", "partition", "chunk_rows", "engine", "scheduler", "n_iter",

@@ -29,9 +29,15 @@ class ClusterEllipsoidRegion(DensityRegion):
 
     Parameters
     ----------
-    n_clusters : int or 'auto', default 10
+    n_clusters : int, 'auto' or None, default None
+        ``None``: one cluster per ``cluster_size`` fit points, so the ellipsoids
+        are local (on Fashion-MNIST at z 256 precision and density rise steadily
+        from 10 to ~1,500 clusters while novelty stays ≥ 1; docs/sampling.md).
         ``'auto'`` keeps the value of ``clusters_grid`` with the best held-out
-        log-likelihood (20 % of the fit points; ``selection_``).
+        log-likelihood (20 % of the fit points; ``selection_``): likelihood
+        prefers fewer, wider clusters than sample quality does.
+    cluster_size : int, default 40
+        Mean points per cluster when ``n_clusters=None``.
     clusters : {'kmeans', 'fragments'}, default 'kmeans'
         k-means in the first ``pca_components`` PCA dimensions, or the labels of
         ``latentlab fragments`` (then ``fit`` takes ``labels``; label −1, the
@@ -67,7 +73,8 @@ class ClusterEllipsoidRegion(DensityRegion):
 
     bounded = True
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "cluster_size": [Interval(Integral, 2, None, closed="left")],
         "clusters": [StrOptions({"kmeans", "fragments"})],
         "pca_components": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Real, 0, None, closed="neither")],
@@ -79,10 +86,11 @@ class ClusterEllipsoidRegion(DensityRegion):
         "clusters_grid": ["array-like"],
     }
 
-    def __init__(self, n_clusters=10, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
+    def __init__(self, n_clusters=None, cluster_size: int = 40, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
                  fill: str = "gaussian", reg_covar: float = 1e-3, min_cluster_size: int = 10,
                  max_cluster_samples: int = 20_000, random_state: int = 0, clusters_grid=(5, 10, 20, 40, 80, 160)):
         self.n_clusters = n_clusters
+        self.cluster_size = cluster_size
         self.clusters = clusters
         self.pca_components = pca_components
         self.sigma = sigma
@@ -100,22 +108,31 @@ class ClusterEllipsoidRegion(DensityRegion):
     def _kmeans_labels(self, Z, k):
         from sklearn.cluster import MiniBatchKMeans
 
-        mean = Z.mean(axis=0)
+        from ..analysis._pca import pca_of_rows
+
         m = min(int(self.pca_components), Z.shape[1])
         sub = _subsample(Z, self.max_cluster_samples, self.random_state)
-        _, _, vt = np.linalg.svd(sub - mean, full_matrices=False)
-        basis = vt[:m].T
-        km = MiniBatchKMeans(n_clusters=int(min(k, len(sub))), random_state=self.random_state, n_init=3,
-                             batch_size=4096).fit((sub - mean) @ basis)
+        pca = pca_of_rows(sub)
+        mean, basis = pca.mean_, pca.components_[:m].T
+        k = int(min(k, len(sub)))
+        # one k-means++ start: with ~1,500 clusters, restarts cost more than they change (BisectingKMeans
+        # was measured too: slower at this k and 4 points lower precision on Fashion-MNIST)
+        km = MiniBatchKMeans(n_clusters=k, random_state=self.random_state, n_init=1, batch_size=4096)
+        km.fit((sub - mean) @ basis)
         return km.predict((Z - mean) @ basis)
 
     def _fit_clusters(self, Z, labels):
+        from threadpoolctl import threadpool_limits
+
         ellipsoids, sizes = [], []
-        values = [v for v in np.unique(labels) if v >= 0]
-        with steps("cluster-ellipsoid: ellipsoids", total=len(values)) as bar:
-            for v in values:
-                members = Z[labels == v]
-                if len(members) >= self.min_cluster_size:
+        values, inverse = np.unique(labels, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(values) + 1))
+        # many small eigendecompositions: one BLAS thread each is ~10x faster than two (thread hand-off)
+        with steps("cluster-ellipsoid: ellipsoids", total=len(values)) as bar, threadpool_limits(1, user_api="blas"):
+            for i, v in enumerate(values):
+                members = Z[order[bounds[i]:bounds[i + 1]]]
+                if v >= 0 and len(members) >= self.min_cluster_size:
                     ell = EllipsoidRegion(sigma=self.sigma, fill=self.fill, reg_covar=self.reg_covar).fit(members)
                     ellipsoids.append(ell)
                     sizes.append(len(members))
@@ -145,7 +162,9 @@ class ClusterEllipsoidRegion(DensityRegion):
             self.ellipsoids_, self.weights_, self.n_clusters_ = best.ellipsoids_, best.weights_, best.n_clusters_
             self.selection_method_ = "held-out log-likelihood (20 % of the fit points)"
             return
-        self._fit_clusters(Z, self._kmeans_labels(Z, int(self.n_clusters)))
+        k = self.n_clusters if self.n_clusters is not None else max(1, round(len(Z) / int(self.cluster_size)))
+        self.n_clusters_requested_ = int(k)
+        self._fit_clusters(Z, self._kmeans_labels(Z, int(k)))
 
     def _sample(self, n, rng):
         which = rng.choice(self.n_clusters_, size=n, p=self.weights_)

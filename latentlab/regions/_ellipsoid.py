@@ -49,34 +49,72 @@ def sigma_mass(k: float) -> float:
 class _PCAFrame(DensityRegion):
     """Shared fit: mean, covariance, eigendecomposition (descending)."""
 
-    def _fit_frame(self, Z, reg_covar):
-        from ..analysis._pca import pca_of_rows
+    def _fit_frame(self, Z, reg_covar, *, low_rank: bool = False):
+        from ..analysis._pca import pca_of_rows, principal_axes_of_rows
 
-        pca = pca_of_rows(Z)  # latentlab's one PCA core: same axes and signs as the PCA report
-        self.mean_ = pca.mean_
-        cov = pca.moments_.cov(ddof=1)
-        lam = pca.eigenvalues_
-        floor = reg_covar * max(float(lam.mean()), 1e-12)
+        if low_rank and len(Z) <= Z.shape[1]:
+            # fewer points than dimensions (a small cluster): past the rank every eigenvalue is the floor, so
+            # keeping the r axes and the floor is exact, and costs r/d of the memory and of the scoring
+            self.mean_, lam, components = principal_axes_of_rows(Z)
+            floor = reg_covar * max(float(lam.sum()) / Z.shape[1], 1e-12)
+            self.floor_ = floor
+        else:
+            pca = pca_of_rows(Z)  # latentlab's one PCA core: same axes and signs as the PCA report
+            self.mean_, lam, components = pca.mean_, pca.eigenvalues_, pca.components_
+            floor = reg_covar * max(float(lam.mean()), 1e-12)
+            self._cov = pca.moments_.cov(ddof=1)
         self.eigenvalues_ = lam + floor
-        self.components_ = pca.components_  # rows are PCA axes, like sklearn
+        self.components_ = components  # rows are PCA axes, like sklearn
         self._sqrt_lam = np.sqrt(self.eigenvalues_)
-        self._cov = cov
+
+    @property
+    def _low_rank(self) -> bool:
+        return len(self.components_) < len(self.mean_)
+
+    def _whitened_sq_norm(self, Z: np.ndarray) -> np.ndarray:
+        """``|u|²`` of points ``Z`` (through the kept axes and the floor in the low-rank case)."""
+        if not self._low_rank:
+            return (self.to_whitened(Z) ** 2).sum(axis=1)
+        X = Z - self.mean_
+        P = X @ self.components_.T
+        tail = np.maximum((X**2).sum(axis=1) - (P**2).sum(axis=1), 0.0)
+        return (P**2 / self.eigenvalues_).sum(axis=1) + tail / self.floor_
+
+    def _full_eigenvalues(self) -> np.ndarray:
+        if not self._low_rank:
+            return self.eigenvalues_
+        return np.concatenate([self.eigenvalues_, np.full(self.n_features_in_ - len(self.eigenvalues_), self.floor_)])
 
     def to_whitened(self, Z: np.ndarray) -> np.ndarray:
-        """Whitened PCA coordinates ``u`` of points ``Z``."""
+        """Whitened PCA coordinates ``u`` of points ``Z`` (a frame fitted on ≥ z_dim points)."""
+        if self._low_rank:
+            raise LatentlabError(f"this frame was fitted on fewer points than dimensions and keeps only "
+                                 f"{len(self.components_)} axes: it has no whitened coordinates for the others")
         return ((Z - self.mean_) @ self.components_.T) / self._sqrt_lam
 
     def from_whitened(self, U: np.ndarray) -> np.ndarray:
-        """Latent coordinates of whitened PCA coordinates ``U``."""
-        return self.mean_ + (U * self._sqrt_lam) @ self.components_
+        """Latent coordinates of whitened PCA coordinates ``U`` (a frame fitted on ≥ z_dim points)."""
+        if not self._low_rank:
+            return self.mean_ + (U * self._sqrt_lam) @ self.components_
+        raise LatentlabError("from_whitened needs a full-rank frame; sample() handles the low-rank case")
+
+    def _from_whitened_low_rank(self, U: np.ndarray, rng) -> np.ndarray:
+        """``from_whitened`` of a low-rank frame: past the kept axes the floor is isotropic, so only the norm
+        of those coordinates matters; it is laid along a uniformly random direction of the complement."""
+        r = len(self.components_)
+        h = rng.standard_normal(U.shape)
+        h -= (h @ self.components_.T) @ self.components_
+        norms = np.linalg.norm(h, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        rest = np.linalg.norm(U[:, r:], axis=1, keepdims=True)
+        return self.mean_ + (U[:, :r] * self._sqrt_lam) @ self.components_ + (math.sqrt(self.floor_) * rest) * h / norms
 
     def _mnd_logpdf(self, Z):
-        u = self.to_whitened(Z)
         d = self.n_features_in_
-        return -0.5 * (d * math.log(2 * math.pi) + np.log(self.eigenvalues_).sum() + (u**2).sum(axis=1))
+        return -0.5 * (d * math.log(2 * math.pi) + 2.0 * self._log_volume_factor() + self._whitened_sq_norm(Z))
 
     def _log_volume_factor(self):
-        return 0.5 * float(np.log(self.eigenvalues_).sum())
+        return 0.5 * float(np.log(self._full_eigenvalues()).sum())
 
 
 def _truncated_normal(shape, k, rng):
@@ -106,9 +144,12 @@ class EllipsoidRegion(_PCAFrame):
     Attributes
     ----------
     mean_ : ndarray (z_dim,)
-    components_ : ndarray (z_dim, z_dim)
-        PCA axes as rows, by decreasing variance.
-    eigenvalues_ : ndarray (z_dim,)
+    components_ : ndarray (z_dim, z_dim) or (r, z_dim)
+        PCA axes as rows, by decreasing variance. Fitted on fewer points than
+        dimensions (``bound='radius'``), only the r axes with variance are kept.
+    eigenvalues_ : ndarray (z_dim,) or (r,)
+    floor_ : float
+        Low-rank case only: the variance of every direction past the kept axes.
     mass_ : float
         Share of the fitted Gaussian inside the bound.
     radius_ : float
@@ -141,7 +182,7 @@ class EllipsoidRegion(_PCAFrame):
     def _fit(self, Z):
         from scipy.stats import chi2
 
-        self._fit_frame(Z, self.reg_covar)
+        self._fit_frame(Z, self.reg_covar, low_rank=self.bound == "radius")
         d = Z.shape[1]
         p = sigma_mass(float(self.sigma))
         if self.bound == "radius":
@@ -165,17 +206,21 @@ class EllipsoidRegion(_PCAFrame):
             U = _truncated_normal((n, d), R, rng)
         else:
             U = rng.uniform(-R, R, size=(n, d))
-        return self.from_whitened(U)
+        return self._from_whitened_low_rank(U, rng) if self._low_rank else self.from_whitened(U)
 
     def _contains(self, Z):
-        U = self.to_whitened(Z)
         tol = 1e-9 * max(1.0, self.radius_)
         if self.bound == "radius":
-            return np.sqrt((U**2).sum(axis=1)) <= self.radius_ + tol
-        return (np.abs(U) <= self.radius_ + tol).all(axis=1)
+            return np.sqrt(self._whitened_sq_norm(Z)) <= self.radius_ + tol
+        return (np.abs(self.to_whitened(Z)) <= self.radius_ + tol).all(axis=1)
 
     def _score_samples(self, Z):
         d, R = self.n_features_in_, self.radius_
+        if self.fill == "gaussian" and self.bound == "radius":
+            # one |u|² for both the density and the bound (cluster-ellipsoid scores through ~1,500 of these)
+            r2 = self._whitened_sq_norm(Z)
+            logp = -0.5 * (d * math.log(2 * math.pi) + 2.0 * self._log_volume_factor() + r2) - math.log(self.mass_)
+            return np.where(np.sqrt(r2) <= R + 1e-9 * max(1.0, R), logp, -np.inf)
         if self.fill == "gaussian":
             logp = self._mnd_logpdf(Z) - math.log(self.mass_)
         elif self.bound == "radius":
