@@ -249,3 +249,123 @@ def test_notebook_form_shows_the_same_document_inline(labelled_store, monkeypatc
     doc = Document()
     shown["app"](doc)
     assert shown["app"] == app.modify_doc and len(doc.get_model_by_name("points").data_source.data["x"]) == 600
+
+
+# -- large views: the server-rendered image, picking and lasso on the server -----------------------------------------
+
+def _rgba(image, iy, ix):
+    return image.view(np.uint8).reshape(*image.shape, 4)[iy, ix]
+
+
+def test_view_image_counts_every_point_in_view_and_colours_each_pixel_by_its_points(labelled_store):
+    from latentlab.explore._raster import View, hex_to_rgb, palette
+
+    path, z, y = labelled_store
+    data = ExploreData(path)
+    px, py = data.plane(0, 1)
+    whole = View.around(px, py)
+    image, counts, what = data.raster((0, 1), "label", whole, (40, 50))
+    assert image.shape == counts.shape == (40, 50) and image.dtype == np.uint32
+    assert counts.sum() == 600 and "most frequent category" in what
+    rgba = image.view(np.uint8).reshape(40, 50, 4)
+    assert ((rgba[..., 3] > 0) == (counts > 0)).all()  # empty pixels are transparent
+    # the pixel of each point holds the majority of its points' labels: check against a direct count
+    ix = np.minimum(((px - whole.x0) / (whole.x1 - whole.x0) * 50).astype(int), 49)
+    iy = np.minimum(((py - whole.y0) / (whole.y1 - whole.y0) * 40).astype(int), 39)
+    colours = hex_to_rgb(palette(3))
+    for r in range(0, 600, 37):
+        here = (ix == ix[r]) & (iy == iy[r])
+        assert counts[iy[r], ix[r]] == here.sum()
+        votes = np.bincount(y[here], minlength=3)
+        if (votes == votes.max()).sum() == 1:
+            assert (rgba[iy[r], ix[r], :3] == colours[votes.argmax()]).all()
+    # a zoomed view: only the points inside it, and they are exactly view_rows
+    zoom = View(float(np.percentile(px, 20)), float(np.percentile(px, 60)), float(np.percentile(py, 30)), float(np.percentile(py, 90)))
+    rows = data.view_rows((0, 1), zoom)
+    assert set(rows) == set(np.flatnonzero((px >= zoom.x0) & (px <= zoom.x1) & (py >= zoom.y0) & (py <= zoom.y1)))
+    _, zoom_counts, _ = data.raster((0, 1), "density", zoom, (30, 30))
+    assert zoom_counts.sum() == len(rows) > 0
+    # radius: the mean over a pixel's points, on the colour scale of the glyphs
+    from bokeh.palettes import Viridis256
+
+    image, counts, what = data.raster((0, 1), "radius", whole, (8, 8))
+    lo, hi = data.colour_range(data.colours["radius"])
+    ix8 = np.minimum(((px - whole.x0) / (whole.x1 - whole.x0) * 8).astype(int), 7)
+    iy8 = np.minimum(((py - whole.y0) / (whole.y1 - whole.y0) * 8).astype(int), 7)
+    r0 = int(np.argmax(counts[iy8, ix8]))  # a point in the fullest pixel
+    mean = data.colours["radius"].values[(ix8 == ix8[r0]) & (iy8 == iy8[r0])].mean()
+    level = int(np.clip((mean - lo) / (hi - lo) * 255, 0, 255))
+    assert (_rgba(image, iy8[r0], ix8[r0])[:3] == hex_to_rgb([Viridis256[level]])[0]).all()
+    assert "mean radius" in what
+
+
+def test_pick_and_lasso_on_the_server_match_a_direct_search(labelled_store):
+    from matplotlib.path import Path as PolyPath
+
+    path, z, y = labelled_store
+    data = ExploreData(path)
+    px, py = (a.astype(np.float64) for a in data.plane(0, 2))
+    rng = np.random.default_rng(5)
+    rx, ry = 0.05 * data.sd[0], 0.08 * data.sd[2]
+    for qx, qy in zip(rng.uniform(px.min(), px.max(), 200), rng.uniform(py.min(), py.max(), 200)):
+        d2 = ((px - qx) / rx) ** 2 + ((py - qy) / ry) ** 2
+        expected = int(np.argmin(d2)) if d2.min() <= 1 else -1
+        assert data.pick((0, 2), qx, qy, rx, ry) == expected
+    assert data.pick((0, 2), float(px[17]), float(py[17]), rx, ry) == 17
+    angles = np.linspace(0, 2 * np.pi, 9)[:-1]
+    xs, ys = px.mean() + 1.2 * data.sd[0] * np.cos(angles), py.mean() + 0.9 * data.sd[2] * np.sin(angles)
+    rows = data.rows_in_polygon((0, 2), xs, ys)
+    inside = np.flatnonzero(PolyPath(np.c_[xs, ys]).contains_points(np.c_[px, py]))
+    assert rows.tolist() == inside.tolist() and 0 < len(rows) < 600
+
+
+def test_a_large_store_shows_an_image_until_a_view_holds_few_points(labelled_store):
+    """The document of a store above max_glyphs, driven as the browser would (ranges, a lasso event)."""
+    from bokeh.document import Document
+    from bokeh.events import SelectionGeometry
+
+    from latentlab.explore import ExploreApp
+
+    path, z, y = labelled_store
+    data = ExploreData(path)
+    with pytest.raises(Exception, match="max_glyphs"):
+        ExploreApp(data, max_glyphs=0)
+    doc = Document()
+    ExploreApp(data, max_glyphs=100).modify_doc(doc)
+    model = doc.get_model_by_name
+    points, image, note = model("points-source"), model("image-source"), model("view-note")
+    assert len(points.data["row"]) == 0 and len(image.data["image"]) == 1
+    assert 'data-mode="image"' in note.text and 'data-count="600"' in note.text
+
+    def fire_timers():
+        for cb in list(doc.session_callbacks):
+            doc.remove_timeout_callback(cb)
+            cb.callback()
+
+    # a lasso on the image: the server selects the rows inside the polygon
+    px, py = data.plane(0, 1)
+    xs, ys = [float(np.percentile(px, 5)), float(np.percentile(px, 50)), float(np.percentile(px, 50))], \
+             [float(np.percentile(py, 50)), float(np.percentile(py, 5)), float(np.percentile(py, 95))]
+    fig = model("map")
+    fig._trigger_event(SelectionGeometry(fig, geometry={"type": "poly", "x": xs, "y": ys}, final=True))
+    lassoed = data.rows_in_polygon((0, 1), xs, ys)
+    assert len(lassoed) > 0 and model("status").text.startswith(f"{len(lassoed):,} points selected")
+    assert model("lasso-outline").data["x"] == xs
+    # zoom in on a lassoed point: the points in view are drawn, the image goes, the selection follows the rows
+    r = lassoed[len(lassoed) // 2]
+    cx, cy, w = float(px[r]), float(py[r]), 0.05 * float(np.std(px))
+    fig.x_range.update(start=cx - w, end=cx + w)
+    fig.y_range.update(start=cy - w, end=cy + w)
+    fire_timers()
+    drawn = np.asarray(points.data["row"])
+    assert 0 < len(drawn) <= 100 and len(image.data["image"]) == 0 and 'data-mode="points"' in note.text
+    from latentlab.explore._raster import View
+
+    assert drawn.tolist() == data.view_rows((0, 1), View(cx - w, cx + w, cy - w, cy + w).expanded(0.25)).tolist()
+    assert r in drawn and drawn[points.selected.indices].tolist() == np.intersect1d(drawn, lassoed).tolist()
+    assert model("status").text.startswith(f"{len(lassoed):,} points selected")  # not reset by the redraw
+    # back out: the image again
+    fig.x_range.update(start=-100, end=100)
+    fig.y_range.update(start=-100, end=100)
+    fire_timers()
+    assert len(points.data["row"]) == 0 and len(image.data["image"]) == 1

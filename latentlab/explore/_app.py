@@ -15,8 +15,23 @@ import numpy as np
 
 from .._errors import LatentlabError
 from ._data import N_SLIDERS, ExploreData, png_data_url
+from ._raster import View, palette
 
-__all__ = ["ExploreApp"]
+
+__all__ = ["MAX_GLYPHS", "ExploreApp"]
+
+#: Most points drawn as glyphs; a view holding more is shown as a server-rendered image of all of them.
+MAX_GLYPHS = 20_000
+#: The image (and the glyphs) cover the view plus this share of its size on each side, so a short pan shows no gap.
+_VIEW_MARGIN = 0.25
+#: Screen pixels per image pixel (a point of the image is about as big as a glyph).
+_IMAGE_PX = 2
+#: The map's plot frame in pixels (the figure is 720 × 640; axes, title and toolbar take the rest).
+_FRAME_PX = (630, 560)
+#: At most one re-render of a large view per this many milliseconds while it pans or zooms.
+_REFRESH_MS = 100
+#: Hovering the image picks the nearest point within this many screen pixels.
+_HOVER_PX = 5
 
 #: Pixels an image is shown at (small images are enlarged, pixelated, not blurred).
 _SHOWN_PX = 128
@@ -27,18 +42,6 @@ _NO_MODEL = ("No model given: clicking and sampling do not decode. Start with --
 
 def _point_size(n: int) -> float:
     return 7.0 if n <= 2_000 else 4.0 if n <= 50_000 else 2.5
-
-
-def _palette(k: int) -> list[str]:
-    from bokeh.palettes import Category10, Category20, turbo
-
-    if k <= 2:
-        return ["#bbbbbb", "#d62728"] if k == 2 else ["#1f77b4"]
-    if k <= 10:
-        return list(Category10[10][:k])
-    if k <= 20:
-        return list(Category20[20][:k])
-    return list(turbo(k))
 
 
 def _img(url: str, role: str, px: int = _SHOWN_PX, extra: str = "") -> str:
@@ -55,6 +58,13 @@ class ExploreApp:
         Where "Save" writes a selection's region and samples
         (default ``explore-<store name>`` in the working directory).
     title : str, optional
+    max_glyphs : int, default 20,000
+        Stores with more points than this show a view holding more than
+        ``max_glyphs`` points as one server-rendered image of all of them
+        (re-rendered as the view pans and zooms), and draw individual points,
+        with hover and lasso in the browser, once a zoomed view holds at most
+        ``max_glyphs``. Hover, click and lasso work on the image too (answered
+        by the server). Smaller stores always draw every point.
 
     Examples
     --------
@@ -62,7 +72,10 @@ class ExploreApp:
     >>> server = app.serve(port=5006)                     # doctest: +SKIP
     """
 
-    def __init__(self, data: ExploreData, *, out_dir=None, title: str | None = None):
+    def __init__(self, data: ExploreData, *, out_dir=None, title: str | None = None, max_glyphs: int = MAX_GLYPHS):
+        if not isinstance(max_glyphs, (int, np.integer)) or max_glyphs < 1:
+            raise LatentlabError(f"max_glyphs must be a positive integer, got {max_glyphs!r}")
+        self.max_glyphs = int(max_glyphs)
         self.data = data
         self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd() / f"explore-{data.store_path.stem}"
         self.title = title or f"latentlab explore: {data.store_path.name}"
@@ -74,42 +87,63 @@ class ExploreApp:
     # -- the document -------------------------------------------------------
     def modify_doc(self, doc) -> None:
         """Fill a Bokeh document (the ``FunctionHandler`` entry point)."""
-        from bokeh.events import Tap
+        from bokeh.events import MouseMove, SelectionGeometry, Tap
         from bokeh.layouts import column, row
         from bokeh.models import (
-            Button, ColumnDataSource, CustomJS, Div, HoverTool, LassoSelectTool, LinearColorMapper, Select, Slider,
-            Spinner, TextInput,
+            Button, ColumnDataSource, CustomJS, Div, HoverTool, LassoSelectTool, LinearColorMapper, Range1d, Select,
+            Slider, Spinner, TextInput,
         )
         from bokeh.plotting import figure
         from bokeh.transform import transform
 
         data = self.data
-        state = {"plane": (0, 1), "colour": "label" if "label" in data.colours else "none",
-                 "xy": (0.0, 0.0), "samples": None}
+        # A large store is drawn per view: an image of all points in it, or its points once few enough.
+        large = data.n > self.max_glyphs
+        state = {"plane": (0, 1), "colour": "label" if "label" in data.colours else "none", "field": None,
+                 "xy": (0.0, 0.0), "samples": None, "selection": np.zeros(0, np.int64),
+                 "mode": "points", "syncing": False, "refresh_pending": False}
         axis_names = [f"PC{k + 1}" for k in range(data.n_axes)]
 
         x, y = data.plane(*state["plane"])
-        source = ColumnDataSource(data={"x": x, "y": y, "c": np.zeros(data.n, np.float32)}, name="points-source")
+        drawn = np.zeros(0, np.int64) if large else np.arange(data.n)
+        source = ColumnDataSource(data={"x": x[drawn], "y": y[drawn], "c": np.zeros(len(drawn), np.float32),
+                                        "row": drawn}, name="points-source")
         mapper = LinearColorMapper(palette=["#1f77b4"], low=-0.5, high=0.5, low_color="#dddddd", high_color="#dddddd")
+        ranges = {}
+        if large:  # fixed ranges: auto-ranging on what is drawn would chase its own image
+            start = View.around(x, y)
+            ranges = {"x_range": Range1d(start.x0, start.x1), "y_range": Range1d(start.y0, start.y1)}
         fig = figure(name="map", width=720, height=640, output_backend="webgl",
                      tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
-                     title=f"{data.n:,} points of {data.store_path.name} (z_dim {data.z_dim})")
+                     title=f"{data.n:,} points of {data.store_path.name} (z_dim {data.z_dim})", **ranges)
         lasso = LassoSelectTool(continuous=False)
         fig.add_tools(lasso)
-        points = fig.scatter("x", "y", source=source, name="points", size=_point_size(data.n),
+        if large:
+            image_source = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []},
+                                            name="image-source")
+            fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=image_source, name="image")
+            outline_source = ColumnDataSource(data={"x": [], "y": []}, name="lasso-outline")
+            fig.patch("x", "y", source=outline_source, fill_alpha=0.08, fill_color="black", line_color="black",
+                      line_dash="dashed", line_width=1.5, name="lasso-outline-glyph")
+        n_glyphs = self.max_glyphs if large else data.n
+        points = fig.scatter("x", "y", source=source, name="points", size=_point_size(n_glyphs),
                              fill_color=transform("c", mapper), line_color=None,
-                             fill_alpha=0.75 if data.n <= 50_000 else 0.5)
+                             fill_alpha=0.75 if n_glyphs <= 50_000 else 0.5)
         points.nonselection_glyph.fill_alpha = 0.15
         # While a pan or zoom is in progress draw about 10,000 points (Bokeh's level of detail), all once it stops.
-        fig.lod_factor = max(10, data.n // 10_000)
+        fig.lod_factor = max(10, n_glyphs // 10_000)
         marker_source = ColumnDataSource(data={"x": [], "y": []}, name="marker-source")
         fig.scatter("x", "y", source=marker_source, marker="x", size=18, line_width=3, line_color="black",
                     name="decoded-marker")
 
         hover_state = ColumnDataSource(data={"row": [-1]}, name="hover-state")
-        fig.add_tools(HoverTool(renderers=[points], tooltips=None, callback=CustomJS(args={"state": hover_state}, code="""
+        fig.add_tools(HoverTool(renderers=[points], tooltips=None, callback=CustomJS(
+            args={"state": hover_state, "points": source}, code="""
             const idx = cb_data.index.indices;
-            if (idx.length > 0 && state.data.row[0] !== idx[0]) { state.data = {row: [idx[0]]}; }
+            if (idx.length > 0) {
+              const row = points.data.row[idx[0]];
+              if (state.data.row[0] !== row) { state.data = {row: [row]}; }
+            }
         """)))
 
         x_select = Select(title="x axis", value=axis_names[0], options=axis_names, name="x-axis", width=110)
@@ -117,6 +151,7 @@ class ExploreApp:
         colour_select = Select(title="colour by", value=state["colour"], options=list(data.colours),
                                name="colour", width=230)
         legend = Div(name="legend", width=230)
+        view_note = Div(name="view-note", width=230)
         hover_panel = Div(name="hover-panel", width=260,
                           text="<i>Hover a point: its image, id and attributes appear here.</i>")
         decoded_panel = Div(name="decoded-panel", width=260,
@@ -150,16 +185,15 @@ class ExploreApp:
 
         # -- colouring ------------------------------------------------------
         def recolour() -> None:
-            field = data.colour_values(state["colour"], state["plane"])
+            field = state["field"] = data.colour_values(state["colour"], state["plane"])
             if field.categorical:
                 k = len(field.categories)
-                palette = _palette(k)
-                mapper.update(palette=palette, low=-0.5, high=k - 0.5)
-                source.data["c"] = field.values.astype(np.float32)
+                colours = palette(k)
+                mapper.update(palette=colours, low=-0.5, high=k - 0.5)
                 counts = np.bincount(field.values[field.values >= 0], minlength=k)
                 items = "".join(
                     f'<div data-role="legend-item"><span style="display:inline-block;width:12px;height:12px;'
-                    f'background:{palette[c]};margin-right:6px"></span>{html.escape(name)} ({counts[c]:,})</div>'
+                    f'background:{colours[c]};margin-right:6px"></span>{html.escape(name)} ({counts[c]:,})</div>'
                     for c, name in enumerate(field.categories))
                 missing = int((field.values < 0).sum())
                 if missing:
@@ -169,12 +203,9 @@ class ExploreApp:
             else:
                 from bokeh.palettes import Viridis256
 
-                values = np.asarray(field.values, np.float64)
-                lo, hi = np.percentile(values, [1, 99]) if len(values) else (0.0, 1.0)
-                hi = hi if hi > lo else lo + 1.0
-                mapper.update(palette=list(Viridis256), low=float(lo), high=float(hi),
+                lo, hi = data.colour_range(field)
+                mapper.update(palette=list(Viridis256), low=lo, high=hi,
                               low_color=Viridis256[0], high_color=Viridis256[-1])
-                source.data["c"] = values.astype(np.float32)
                 what = "log(1 + points per bin) in this plane" if field.name == "density" else "‖z‖"
                 legend.text = (f'<b>{html.escape(field.name)}</b> <small>({what})</small>'
                                f'<div data-role="legend-item" style="height:12px;width:200px;background:linear-gradient('
@@ -183,6 +214,64 @@ class ExploreApp:
                                f'<span>{lo:.3g}</span><span>{hi:.3g}</span></div>')
             if field.categorical:
                 mapper.update(low_color="#dddddd", high_color="#dddddd")
+            if large:
+                refresh_view()
+            else:
+                source.data["c"] = np.asarray(field.values, np.float32)
+
+        # -- large stores: what the view shows -------------------------------
+        def refresh_view() -> None:
+            """Draw the current view: an image of all its points, or the points themselves when few enough."""
+            state["refresh_pending"] = False
+            xr, yr = fig.x_range, fig.y_range
+            try:
+                view = View(min(xr.start, xr.end), max(xr.start, xr.end), min(yr.start, yr.end), max(yr.start, yr.end))
+            except (TypeError, ValueError):  # a range collapsed to nothing: keep what is shown
+                return
+            wide = view.expanded(_VIEW_MARGIN)
+            rows = data.view_rows(state["plane"], wide)
+            px, py = data.plane(*state["plane"])
+            in_view = int(view.contains(px[rows], py[rows]).sum())
+            state["syncing"] = True  # selection changes made here are not the user's
+            try:
+                if len(rows) <= self.max_glyphs:
+                    state["mode"] = "points"
+                    source.data = {"x": px[rows], "y": py[rows], "c": np.asarray(state["field"].values[rows], np.float32),
+                                   "row": rows}
+                    source.selected.indices = np.flatnonzero(np.isin(rows, state["selection"])).tolist()
+                    image_source.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                    view_note.text = (f'<div data-role="view-note" data-mode="points" data-count="{in_view}">'
+                                      f'<small>{in_view:,} points in view, each drawn (hover, lasso)</small></div>')
+                else:
+                    state["mode"] = "image"
+                    shape = tuple(round(p * (1 + 2 * _VIEW_MARGIN) / _IMAGE_PX) for p in _FRAME_PX[::-1])
+                    image, _, what = data.raster(state["plane"], state["colour"], wide, shape)
+                    image_source.data = {"image": [image], "x": [wide.x0], "y": [wide.y0],
+                                         "dw": [wide.x1 - wide.x0], "dh": [wide.y1 - wide.y0]}
+                    if len(source.data["row"]):
+                        source.selected.indices = []
+                        source.data = {"x": [], "y": [], "c": [], "row": []}
+                    view_note.text = (
+                        f'<div data-role="view-note" data-mode="image" data-count="{in_view}"><small>'
+                        f'{in_view:,} points in view, shown as an image rendered on the server ({html.escape(what)}). '
+                        f'Zoom in to at most {self.max_glyphs:,} points to see each point.</small></div>')
+            finally:
+                state["syncing"] = False
+
+        def on_range(attr, old, new):
+            if not state["refresh_pending"]:  # throttle: the latest range is drawn when the timer fires
+                state["refresh_pending"] = True
+                doc.add_timeout_callback(guarded(refresh_view), _REFRESH_MS)
+
+        def on_image_hover(event):
+            if state["mode"] != "image":
+                return  # the glyphs' own hover tool answers
+            xr, yr = fig.x_range, fig.y_range
+            rx = abs(xr.end - xr.start) / _FRAME_PX[0] * _HOVER_PX
+            ry = abs(yr.end - yr.start) / _FRAME_PX[1] * _HOVER_PX
+            r = data.pick(state["plane"], float(event.x), float(event.y), rx, ry)
+            if r >= 0 and hover_state.data["row"][0] != r:
+                hover_state.data = {"row": [r]}
 
         def on_colour(attr, old, new):
             state["colour"] = new
@@ -195,12 +284,20 @@ class ExploreApp:
                 return
             state["plane"] = (i, j)
             px, py = data.plane(i, j)
-            source.data.update(x=px, y=py)
+            if large:
+                start = View.around(px, py)
+                fig.x_range.update(start=start.x0, end=start.x1, reset_start=start.x0, reset_end=start.x1)
+                fig.y_range.update(start=start.y0, end=start.y1, reset_start=start.y0, reset_end=start.y1)
+                outline_source.data = {"x": [], "y": []}
+            else:
+                source.data.update(x=px, y=py)
             ratio = data.pca.explained_variance_ratio_
             fig.xaxis.axis_label = f"PC{i + 1} ({ratio[i]:.1%} of the variance)"
             fig.yaxis.axis_label = f"PC{j + 1} ({ratio[j]:.1%} of the variance)"
-            if data.colours[state["colour"]].plane_dependent:
+            if data.colours[state["colour"]].plane_dependent or state["field"] is None:
                 recolour()
+            elif large:
+                refresh_view()
             marker_source.data = {"x": [], "y": []}
 
         # -- hover ----------------------------------------------------------
@@ -243,13 +340,30 @@ class ExploreApp:
             redecode()
 
         # -- lasso: fit, sample, save --------------------------------------
-        def on_selection(attr, old, new):
-            n_sel = len(new)
+        def select_rows(rows) -> None:
+            state["selection"] = rows = np.asarray(rows, dtype=np.int64)
+            n_sel = len(rows)
             sample_button.disabled = not (data.has_model and n_sel >= 2)
             set_status(f"{n_sel:,} points selected" + ("" if data.has_model or not n_sel else f"; {_NO_MODEL}"))
 
+        def on_selection(attr, old, new):
+            if state["syncing"] or state["mode"] == "image":
+                return  # the server set it, or there are no glyphs to select: the lasso's polygon decides
+            drawn_rows = np.asarray(source.data["row"], dtype=np.int64)
+            select_rows(drawn_rows[np.asarray(new, dtype=np.int64)] if len(new) else [])
+            if large:
+                outline_source.data = {"x": [], "y": []}
+
+        def on_lasso_geometry(event):
+            geometry = event.geometry or {}
+            if not event.final or geometry.get("type") != "poly" or state["mode"] != "image":
+                return
+            xs, ys = np.asarray(geometry["x"], np.float64), np.asarray(geometry["y"], np.float64)
+            select_rows(data.rows_in_polygon(state["plane"], xs, ys))
+            outline_source.data = {"x": xs.tolist(), "y": ys.tolist()}
+
         def sample_now():
-            rows = np.asarray(source.selected.indices, dtype=np.int64)
+            rows = state["selection"]
             n, seed = int(n_spinner.value), int(seed_spinner.value or 0)
             samples = data.sample_selection(rows, region_select.value, n=n, seed=seed)
             state["samples"] = self.last_samples = samples
@@ -261,7 +375,7 @@ class ExploreApp:
             set_status(f"fitted {region_select.value} on {len(rows):,} points; {n} samples decoded")
 
         def on_sample():
-            set_status(f"fitting {region_select.value} on {len(source.selected.indices):,} points …")
+            set_status(f"fitting {region_select.value} on {len(state['selection']):,} points …")
             doc.add_next_tick_callback(guarded(sample_now))
 
         def on_save():
@@ -280,12 +394,17 @@ class ExploreApp:
             for s in sliders:
                 s.on_change("value_throttled", guarded(on_slider))
         source.selected.on_change("indices", guarded(on_selection))
+        if large:
+            for r in (fig.x_range, fig.y_range):
+                r.on_change("start", guarded(on_range))
+                r.on_change("end", guarded(on_range))
+            fig.on_event(MouseMove, guarded(on_image_hover))
+            fig.on_event(SelectionGeometry, guarded(on_lasso_geometry))
         sample_button.on_click(guarded(on_sample))
         save_button.on_click(guarded(on_save))
 
-        on_plane(None, None, None)
-        recolour()
-        controls = column(row(x_select, y_select), colour_select, legend, width=240)
+        on_plane(None, None, None)  # draws the first view, with its colouring
+        controls = column(row(x_select, y_select), colour_select, legend, view_note, width=240)
         side = column(hover_panel, decoded_panel, *sliders, width=270)
         lasso_panel = column(region_select, row(n_spinner, seed_spinner), sample_button, save_dir, save_button,
                              status, width=270)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import LatentlabError
+from ._raster import PlaneIndex, View, palette, rasterize, rows_in_polygon, rows_in_view
 
 __all__ = ["ColourField", "Decoded", "ExploreData", "SelectionSamples", "png_data_url"]
 
@@ -168,6 +169,7 @@ class ExploreData:
         self.sd = np.sqrt(np.maximum(self.pca.eigenvalues_, 0.0))
         self.colours = self._colour_fields()
         self._source, self._source_lookup, self._prep = None, None, None
+        self._plane_index: dict = {}
         self.originals_note = self._open_originals()
 
     # -- the map ------------------------------------------------------------
@@ -233,6 +235,58 @@ class ExploreData:
         ix = np.clip(np.searchsorted(xe, x, side="right") - 1, 0, bins - 1)
         iy = np.clip(np.searchsorted(ye, y, side="right") - 1, 0, bins - 1)
         return np.log1p(smooth[ix, iy])
+
+    def colour_range(self, field_: ColourField) -> tuple[float, float]:
+        """The 1st–99th percentile of a continuous colour field: the ends of its colour scale."""
+        values = np.asarray(field_.values, np.float64)
+        lo, hi = np.percentile(values, [1, 99]) if len(values) else (0.0, 1.0)
+        return float(lo), float(hi if hi > lo else lo + 1.0)
+
+    # -- large views: images of the view, picking on the server ----------------
+    def view_rows(self, plane: tuple[int, int], view: View) -> np.ndarray:
+        """Rows whose point lies inside ``view`` of ``plane``."""
+        return rows_in_view(*self.plane(*plane), view)
+
+    def raster(self, plane: tuple[int, int], colour: str, view: View, shape: tuple[int, int]):
+        """An RGBA image of every point inside ``view``, coloured by ``colour``.
+
+        Density and "none" show points per pixel (log scale); a categorical
+        colouring shows each pixel's most frequent category, a continuous one
+        (radius) the mean over the pixel's points, with opacity growing with the
+        count. Returns ``(image, counts, what)``: the packed uint32 image, the
+        points per pixel and a sentence saying what a pixel's colour means.
+        """
+        x, y = self.plane(*plane)
+        field_ = self.colour_values(colour, plane) if colour != "density" else None  # density: counts
+        if field_ is None:
+            image, counts = rasterize(x, y, view, shape, mode="count")
+            what = "colour: log(1 + points per pixel), scaled to the densest pixel"
+        elif field_.categorical:
+            codes = np.where(field_.values < 0, len(field_.categories), field_.values)
+            colours = palette(len(field_.categories)) + ["#dddddd"]
+            image, counts = rasterize(x, y, view, shape, mode="majority", codes=codes, colours=colours)
+            what = ("colour: the most frequent category of the pixel's points"
+                    if len(field_.categories) > 1 else "colour: points") + "; opacity: log(1 + points per pixel)"
+        else:
+            lo, hi = self.colour_range(field_)
+            image, counts = rasterize(x, y, view, shape, mode="mean", values=field_.values, lo=lo, hi=hi)
+            what = f"colour: mean {field_.name} of the pixel's points; opacity: log(1 + points per pixel)"
+        return image, counts, what
+
+    def plane_index(self, plane: tuple[int, int]) -> PlaneIndex:
+        """The KD-tree of ``plane`` (built once per plane, ~0.1 s at 200,000 points)."""
+        i, j = self._check_axes(*plane)
+        if (i, j) not in self._plane_index:
+            self._plane_index[(i, j)] = PlaneIndex(self.scores[:, i], self.scores[:, j], (self.sd[i], self.sd[j]))
+        return self._plane_index[(i, j)]
+
+    def pick(self, plane: tuple[int, int], x: float, y: float, rx: float, ry: float) -> int:
+        """The stored point nearest to map position ``(x, y)`` within ``rx``, ``ry`` (data units), or ``-1``."""
+        return self.plane_index(plane).nearest(x, y, rx, ry)
+
+    def rows_in_polygon(self, plane: tuple[int, int], xs, ys) -> np.ndarray:
+        """Rows inside the polygon ``(xs, ys)`` of ``plane`` (a lasso drawn on the map, in data coordinates)."""
+        return rows_in_polygon(*self.plane(*plane), xs, ys)
 
     def describe_row(self, row: int) -> dict:
         """Id, partition, label/attributes, fragment and radius of one stored point."""
