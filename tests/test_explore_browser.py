@@ -150,3 +150,72 @@ def test_hover_falls_back_to_the_reconstruction_when_originals_are_not_here(demo
     image, kind = data.image(7)
     assert kind == "reconstruction"
     assert np.allclose(image, data.decode(data.z[7:8])[0])
+
+
+@pytest.fixture(scope="module")
+def image_page(demo_app):
+    """The same store shown as a large one would be: above max_glyphs = 30, views are server-rendered images."""
+    from latentlab.explore import ExploreApp
+    from latentlab.explore._testing import running_app
+
+    app = ExploreApp(demo_app.data, out_dir=demo_app.out_dir / "image-mode", max_glyphs=30)
+    with running_app(app) as browser:
+        browser.open()
+        yield browser, app
+
+
+def test_a_view_with_many_points_is_an_image_and_hover_click_lasso_zoom_work_on_it(image_page):
+    from io import BytesIO
+
+    from matplotlib.path import Path as PolyPath
+    from PIL import Image
+
+    from latentlab.explore._raster import View
+
+    page, app = image_page
+    data = app.data
+    assert page.js("return [model('image-source').get_length(), model('points-source').get_length()];") == [1, 0]
+    assert page.deep("[data-role=view-note][data-mode=image]")
+    left, top, width, height = page.js("const r = Bokeh.index.get_one(model('map')).canvas_view.el"
+                                       ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height];")
+    shot = np.asarray(Image.open(BytesIO(page.driver.get_screenshot_as_png())).convert("RGB")).astype(int)
+    frame = shot[int(top) + 40:int(top + height) - 40, int(left) + 70:int(left + width) - 40]
+    coloured = (frame.max(axis=2) - frame.min(axis=2)) > 40  # the image's pixels, not the grey grid or text
+    assert coloured.sum() > data.n, f"only {coloured.sum()} coloured pixels"
+    # hover: the server picks the point under the pointer
+    row = _isolated_row(data)
+    page.hover(*page.to_page(data.scores[row, 0], data.scores[row, 1]))
+    assert page.wait(f"return window.__llDeep(document, '[data-role=hover][data-row=\"{row}\"]').length > 0 && "
+                     "window.__llDeep(document, '[data-role=hover-id]')[0].textContent;") == data.ids[row]
+    # click: decoded at once
+    page.click(*page.to_page(0.3 * data.sd[0], -0.4 * data.sd[1]))
+    page.wait("return window.__llDeep(document, 'img[data-role=decoded-image]').length > 0;")
+    cx = float(page.deep("img[data-role=decoded-image]")[0].get_attribute("data-x"))
+    assert abs(cx - 0.3 * data.sd[0]) < 0.05 * data.sd[0]
+    # lasso: the server selects the points inside the drawn polygon
+    page.activate_tool("LassoSelectTool")
+    angles = np.linspace(0, 2 * np.pi, 7)
+    pixels = np.round([page.to_page(1.3 * data.sd[0] * np.cos(a), 1.3 * data.sd[1] * np.sin(a)) for a in angles])
+    page.lasso(pixels, done_js="return model('status').text.includes('points selected') && "
+                               "!model('sample-button').disabled;")
+    on_screen = np.array([page.to_page(x, y) for x, y in data.scores[:, :2].astype(np.float64)])
+    polygon = PolyPath(pixels)
+    inside = set(np.flatnonzero(polygon.contains_points(on_screen)).tolist())
+    edge = {i for i in range(data.n) if polygon.contains_point(on_screen[i], radius=4)
+            != polygon.contains_point(on_screen[i], radius=-4)}
+    page.set_value("n-samples", 4)
+    page.press("sample-button")
+    page.wait("return window.__llDeep(document, '[data-role=grid]').length > 0;", timeout=60)
+    selected = set(app.last_samples.rows.tolist())
+    assert selected - edge == inside - edge and len(selected) >= 5
+    assert page.js("return model('lasso-outline').get_length();") > 3 and len(page.deep("img[data-role=sample-image]")) == 4
+    # zoom in to at most 30 points: the image goes, exactly the points of the (widened) view are drawn
+    x0, y0 = data.scores[row, 0], data.scores[row, 1]
+    w, h = 0.4 * data.sd[0], 0.4 * data.sd[1]
+    page.js("const p = model('map'); p.x_range.setv({start: arguments[0], end: arguments[1]});"
+            "p.y_range.setv({start: arguments[2], end: arguments[3]});", x0 - w, x0 + w, y0 - h, y0 + h)
+    page.wait("return model('points-source').get_length() > 0 && model('image-source').get_length() === 0;")
+    drawn = page.js("return Array.from(model('points-source').data.row);")
+    view = page.js("const p = model('map'); return [p.x_range.start, p.x_range.end, p.y_range.start, p.y_range.end];")
+    assert sorted(drawn) == data.view_rows((0, 1), View(*view).expanded(0.25)).tolist() and row in drawn
+    assert page.errors() == []

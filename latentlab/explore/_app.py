@@ -21,7 +21,7 @@ from ._raster import View, palette
 __all__ = ["MAX_GLYPHS", "ExploreApp"]
 
 #: Most points drawn as glyphs; a view holding more is shown as a server-rendered image of all of them.
-MAX_GLYPHS = 20_000
+MAX_GLYPHS = 10_000
 #: The image (and the glyphs) cover the view plus this share of its size on each side, so a short pan shows no gap.
 _VIEW_MARGIN = 0.25
 #: Screen pixels per image pixel (a point of the image is about as big as a glyph).
@@ -58,7 +58,7 @@ class ExploreApp:
         Where "Save" writes a selection's region and samples
         (default ``explore-<store name>`` in the working directory).
     title : str, optional
-    max_glyphs : int, default 20,000
+    max_glyphs : int, default 10,000
         Stores with more points than this show a view holding more than
         ``max_glyphs`` points as one server-rendered image of all of them
         (re-rendered as the view pans and zooms), and draw individual points,

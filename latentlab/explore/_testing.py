@@ -111,12 +111,16 @@ class AppInBrowser:
         self.driver, self.url = driver, url
 
     def open(self, timeout: float = 60.0) -> float:
-        """Load the page; returns seconds until the map's points are rendered and the document is idle."""
+        """Load the page; returns seconds until the map (its points, or the image of a large view) is rendered
+        and the document is idle."""
         t0 = time.perf_counter()
         self.driver.get(self.url)
         self.wait("""const d = window.Bokeh && Bokeh.documents[0]; if (!d) return false;
                      const p = d.get_model_by_name('points'); if (!p) return false;
-                     const v = Bokeh.index.get_one(p); return !!(v && v.has_finished() && d.is_idle);""", timeout)
+                     const image = d.get_model_by_name('image');
+                     if (image && image.data_source.get_length() === 0) return false;
+                     const done = m => { const v = Bokeh.index.get_one(m); return !!(v && v.has_finished()); };
+                     return done(p) && (!image || done(image)) && d.is_idle;""", timeout)
         self.driver.execute_script(_DEEP_QUERY)
         return time.perf_counter() - t0
 
@@ -169,7 +173,7 @@ class AppInBrowser:
         a.pointer_action.move_to_location(int(round(px)), int(round(py))).click()
         a.perform()
 
-    def drag_path(self, points, step_ms: int = 50) -> None:
+    def drag_path(self, points, step_ms: int = 50, settle_s: float = 1.0) -> None:
         """Press at the first pixel, move through the others, release (a lasso).
 
         Each move takes ``step_ms``, so that a busy page still receives every
@@ -180,27 +184,35 @@ class AppInBrowser:
         pts = [(int(round(x)), int(round(y))) for x, y in points]
         if len(pts) > 2 and pts[-1] == pts[0]:
             pts = pts[:-1]  # the lasso closes itself
+        # Arrive first and let the page settle: hovering there may make the server update the page, and a
+        # press that waits behind that repaint reads as Bokeh's "press" gesture, not the start of a drag.
+        self.hover(*pts[0])
+        time.sleep(settle_s)
+        # Bokeh reads a press that has not moved 5 px within 300 ms as a "press", not a drag: so the first move
+        # goes straight to the first pixel 8 px away (skipping only points on the path's straight first stretch).
+        first = next((k for k, p in enumerate(pts) if np.hypot(p[0] - pts[0][0], p[1] - pts[0][1]) >= 8), 1)
         a = ActionBuilder(self.driver, duration=step_ms)
-        # no pause after pressing: a held press reads as Bokeh's "press" gesture, not a drag
-        a.pointer_action.move_to_location(*pts[0]).pointer_down()
-        for p in pts[1:]:
+        a.pointer_action.move_to_location(*pts[0]).pointer_down()  # no pause after pressing, for the same reason
+        for p in pts[first:]:
             a.pointer_action.move_to_location(*p)
         a.pointer_action.release()
         a.perform()
 
-    def lasso(self, points, attempts: int = 3, wait_s: float = 20.0) -> list[int]:
-        """Draw a lasso through ``points`` (pixels); returns the selected indices.
+    def lasso(self, points, attempts: int = 3, wait_s: float = 20.0, done_js: str | None = None):
+        """Draw a lasso through ``points`` (pixels); returns the selected indices (or what ``done_js`` returns).
 
         A page busy repainting may coalesce the moves of a drag into too few to
         make a lasso; then the gesture is drawn again (at most ``attempts`` times).
+        ``done_js`` says when the selection arrived (default: the drawn points'
+        selection is not empty; a server-rendered view's lasso is answered by the server).
         """
         pts = np.asarray(points, dtype=float)
         dense = np.concatenate([np.linspace(a, b, 4, endpoint=False) for a, b in zip(pts[:-1], pts[1:])])
+        done_js = done_js or "const s = model('points-source').selected.indices; return s.length ? s : false;"
         for _ in range(attempts):
             self.drag_path(dense)
             try:
-                return self.wait("const s = model('points-source').selected.indices; return s.length ? s : false;",
-                                 timeout=wait_s)
+                return self.wait(done_js, timeout=wait_s)
             except TimeoutError:
                 continue
         raise TimeoutError(f"no selection after {attempts} lasso gestures")
