@@ -152,6 +152,7 @@ def test_cli_refuses_bad_input_with_one_line(labelled_store, tmp_path, capsys):
         (["explore", path, "--model", tmp_path / "nomodel"], "no such model directory"),
         (["explore", path, "--encoder", tmp_path / "e.keras"], "both --encoder and --decoder"),
         (["explore", path, "--port", "0"], "--port"),
+        (["explore", path, "--max-glyphs", "0"], "--max-glyphs"),
         (["explore", path, "--host", "not a host"], "--host"),
         (["explore", path, "--fragments", tmp_path / "nofrag.h5", "--port", free_port()], "no such fragments file"),
         (["export", path], "nothing to export"),

@@ -38,14 +38,19 @@ def explore(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 5006,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for saved selections (default: ./explore-<store name>).")] = None,
+    max_glyphs: Annotated[int, typer.Option("--max-glyphs", help="A view holding more points is shown as one image "
+                                            "rendered on the server; fewer are drawn as points.")] = 10_000,
 ) -> int:
     """Interactive map of the z-cloud in the browser: hover a point, click to decode, lasso to fit a region and sample.
 
     Without a model the map, colouring and hover (original images, when the
     store's source is on this machine) work; decoding is disabled. Stop with Ctrl-C.
     """
+    from .._errors import LatentlabError
     from ..explore import check_port, serve
 
+    if max_glyphs < 1:
+        raise LatentlabError(f"--max-glyphs: expected at least 1 point, got {max_glyphs}")
     kw = _optional_model(model, encoder, decoder)
     check_port(port, host)  # before loading anything: a busy port costs nothing
     if not kw["model"] and not kw["encoder"]:
@@ -56,7 +61,7 @@ def explore(
 
     try:
         serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
-              port=port, host=host, on_ready=ready)
+              port=port, host=host, on_ready=ready, max_glyphs=max_glyphs)
     except KeyboardInterrupt:
         typer.echo("stopped")
     return 0

@@ -10,7 +10,7 @@ import sys as _sys
 import types as _types
 
 from ._data import ColourField, Decoded, ExploreData, SelectionSamples, load_explore_data, png_data_url
-from ._app import ExploreApp
+from ._app import MAX_GLYPHS, ExploreApp
 from ._server import check_port, make_server
 from ._export import export_parquet, export_projector
 
@@ -32,7 +32,7 @@ __all__ = [
 
 
 def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
-            notebook_url: str = "localhost:8888"):
+            notebook_url: str = "localhost:8888", max_glyphs: int = MAX_GLYPHS):
     """Show the explorer inline in a Jupyter notebook; returns the :class:`ExploreApp`.
 
     Parameters
@@ -47,6 +47,9 @@ def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, 
         Where "Save" writes selections.
     notebook_url : str
         Address of the Jupyter server (Bokeh embeds the app from a server in the kernel).
+    max_glyphs : int, default 10,000
+        A view holding more points is shown as one image rendered on the server
+        (see :class:`ExploreApp`); fewer are drawn as points.
 
     Examples
     --------
@@ -59,14 +62,14 @@ def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, 
 
     data = load_explore_data(store, model_dir=model, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
                              fragments=fragments)
-    app = ExploreApp(data, out_dir=out_dir)
+    app = ExploreApp(data, out_dir=out_dir, max_glyphs=max_glyphs)
     output_notebook(resources=INLINE, hide_banner=True)  # BokehJS from the package: no CDN
     show(app.modify_doc, notebook_url=notebook_url)
     return app
 
 
 def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
-          port: int = 5006, host: str = "127.0.0.1", on_ready=None) -> None:
+          port: int = 5006, host: str = "127.0.0.1", on_ready=None, max_glyphs: int = MAX_GLYPHS) -> None:
     """Serve the explorer until interrupted (what ``latentlab explore`` runs).
 
     The port is checked before anything is loaded; ``on_ready(url)`` is called
@@ -75,7 +78,7 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
     check_port(port, host)
     data = load_explore_data(store, model_dir=model, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
                              fragments=fragments)
-    server = make_server(ExploreApp(data, out_dir=out_dir), port=port, host=host)
+    server = make_server(ExploreApp(data, out_dir=out_dir, max_glyphs=max_glyphs), port=port, host=host)
     if on_ready is not None:
         on_ready(f"http://{host}:{port}/")
     try:
