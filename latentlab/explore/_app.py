@@ -130,7 +130,7 @@ class ExploreApp:
                              fill_color=transform("c", mapper), line_color=None,
                              fill_alpha=0.75 if n_glyphs <= 50_000 else 0.5)
         points.nonselection_glyph.fill_alpha = 0.15
-        # While a pan or zoom is in progress draw about 10,000 points (Bokeh's level of detail), all once it stops.
+        # While a pan or zoom gesture goes on draw a decimated subset (Bokeh's level of detail), all once it stops.
         fig.lod_factor = max(10, n_glyphs // 10_000)
         marker_source = ColumnDataSource(data={"x": [], "y": []}, name="marker-source")
         fig.scatter("x", "y", source=marker_source, marker="x", size=18, line_width=3, line_color="black",
