@@ -2,15 +2,15 @@
 
 A browser that rasterises WebGL in software (headless Chromium, a machine
 without a GPU) needs seconds to paint 200,000 markers, so a view holding more
-than a few ten thousand points is shown as one RGBA image of *all* its points,
+than the app's ``max_glyphs`` (10,000) points is shown as one RGBA image of *all* its points,
 binned in numpy (the idea of Datashader, in the ~40 lines it takes here:
-``np.bincount`` on pixel indices is a few milliseconds at 200,000 points, and
+``np.bincount`` on pixel indices: 25–50 ms per view at 200,000 points, and
 Datashader would add numba, dask, xarray and pandas). Hover, lasso and the
 points' count then work on the server: :class:`PlaneIndex` (a KD-tree of the
 plane) finds the point under the pointer, :func:`rows_in_polygon` the points
 inside a lasso.
 
-Nothing here knows about Bokeh.
+Nothing here draws or serves anything (Bokeh only lends its palettes).
 """
 
 from __future__ import annotations
