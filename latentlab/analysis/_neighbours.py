@@ -37,17 +37,26 @@ def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, *, bloc
 
 
 def _approximate_knn(x: np.ndarray, k: int, *, n_build: int, max_candidates: int, random_state: int):
-    from pynndescent import NNDescent
+    from . import _nndescent
 
     n_build = int(min(max(n_build, k + 1), x.shape[0] - 1))
-    # Only the k-NN graph of the data is needed: no search index is prepared
-    # (``prepare()`` is never called); ``compressed=True`` keeps nothing for search.
-    index = NNDescent(
-        x, n_neighbors=n_build, metric="euclidean", random_state=random_state,
-        max_candidates=int(max(2, min(max_candidates, n_build))),
-        low_memory=True, compressed=True, verbose=False,
-    )
-    ind, dist = index.neighbor_graph
+    max_candidates = int(max(2, min(max_candidates, n_build)))
+    if _nndescent.SUPPORTED:
+        # NNDescent's own steps from a driver numba caches on disk (its
+        # compilation, about a minute here, is paid once, not in every process).
+        ind, dist = _nndescent.nn_descent_graph(x, n_build, max_candidates=max_candidates,
+                                                random_state=random_state)
+    else:
+        from pynndescent import NNDescent
+
+        # Only the k-NN graph of the data is needed: no search index is prepared
+        # (``prepare()`` is never called); ``compressed=True`` keeps nothing for search.
+        # Its graph lists each point as its own first neighbour: one more is asked for.
+        index = NNDescent(
+            x, n_neighbors=min(n_build + 1, x.shape[0] - 1), metric="euclidean", random_state=random_state,
+            max_candidates=max_candidates, low_memory=True, compressed=True, verbose=False,
+        )
+        ind, dist = index.neighbor_graph
     ind = np.asarray(ind, dtype=np.int64)
     dist = np.asarray(dist, dtype=np.float32)
     # Drop self (wherever it sits); rows without self lose their farthest entry.
