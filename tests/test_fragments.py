@@ -121,6 +121,10 @@ def test_exact_knn_matches_brute_force_and_approximate_recall():
     ind_b, dist_b, _ = knn_graph(x, k=6, method="approximate", n_build=12, max_candidates=8)
     assert ind_b.shape == (600, 6) and np.all(np.diff(dist_b, axis=1) >= 0)
     assert knn_recall(x, ind_b, n_queries=100) > 0.8
+    # keeping every neighbour searched: all of them real (the point itself is never the last one)
+    ind_c, dist_c, _ = knn_graph(x, k=12, method="approximate", n_build=12, max_candidates=8)
+    assert not np.any(ind_c == np.arange(600)[:, None]) and np.all(dist_c[:, -1] > 0)
+    assert all(len(set(row)) == 12 for row in ind_c)
 
 
 def test_cosine_metric_and_small_n():
