@@ -458,3 +458,21 @@ def test_ellipsoid_on_fewer_points_than_dimensions_keeps_only_its_axes_and_stays
     assert np.sqrt(r2.max()) <= low.radius_ * (1 + 1e-6)  # every sample inside the k-σ ellipsoid
     from scipy.stats import chi2, kstest
     assert kstest(r2, lambda x: chi2.cdf(x, 64) / low.mass_).pvalue > 1e-3  # the truncated χ² radius law
+
+
+@pytest.mark.parametrize("n_clusters", [None, 3])  # local low-rank ellipsoids, and full-rank ones
+def test_cluster_ellipsoid_scores_all_clusters_at_once_exactly_as_each_ellipsoid_does(n_clusters):
+    from scipy.special import logsumexp
+
+    from latentlab.regions import ClusterEllipsoidRegion
+
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(-3, 1, (3000, 32)), rng.normal(3, 1, (1000, 32))]) @ rng.normal(size=(32, 32))
+    r = ClusterEllipsoidRegion(n_clusters=n_clusters, pca_components=8).fit(Z)
+    X = np.concatenate([r.sample(200, random_state=0), Z[:200], rng.normal(size=(50, 32)) * 10])
+    each = logsumexp([np.log(w) + e._score_samples(X) for w, e in zip(r.weights_, r.ellipsoids_)], axis=0)
+    both = r.score_samples(X)
+    assert np.array_equal(np.isfinite(both), np.isfinite(each)) and np.isfinite(both[:200]).all()
+    assert np.allclose(both[np.isfinite(each)], each[np.isfinite(each)])
+    untruncated = logsumexp([np.log(w) + e._mnd_logpdf(X) for w, e in zip(r.weights_, r.ellipsoids_)], axis=0)
+    assert np.allclose(r._selection_score(X), untruncated)

@@ -181,11 +181,56 @@ class ClusterEllipsoidRegion(DensityRegion):
             inside |= ell._contains(Z)
         return inside
 
+    def _sq_radii(self, Z, chunk_rows: int = 512) -> np.ndarray:
+        """``|u|²`` of every point in every cluster's whitened frame, shape (n, clusters).
+
+        All clusters at once: one product with the stacked axes of every
+        ellipsoid per block of rows (the ~1,500 local ellipsoids would otherwise
+        each re-read all of ``Z``).
+        """
+        ells = self.ellipsoids_
+        W = np.concatenate([e.components_ for e in ells])
+        inv_lam = np.concatenate([1.0 / e.eigenvalues_ for e in ells])
+        offsets = np.concatenate([e.components_ @ e.mean_ for e in ells])
+        starts = np.cumsum([0] + [len(e.components_) for e in ells])[:-1]
+        means = np.stack([e.mean_ for e in ells])
+        inv_floor = np.array([1.0 / e.floor_ if e._low_rank else 0.0 for e in ells])
+        mean_sq = (means**2).sum(axis=1)
+        out = np.empty((len(Z), len(ells)))
+        for s in range(0, len(Z), chunk_rows):
+            Zb = Z[s:s + chunk_rows]
+            P = Zb @ W.T - offsets
+            P2 = P * P
+            along = np.add.reduceat(P2 * inv_lam, starts, axis=1)
+            dist2 = (Zb**2).sum(axis=1)[:, None] - 2.0 * (Zb @ means.T) + mean_sq
+            tail = np.maximum(dist2 - np.add.reduceat(P2, starts, axis=1), 0.0)
+            out[s:s + len(Zb)] = along + tail * inv_floor
+        return out
+
+    def _vectorised(self) -> bool:
+        return all(e.fill == "gaussian" and e.bound == "radius" for e in self.ellipsoids_)
+
+    def _log_terms(self, Z, truncated: bool) -> np.ndarray:
+        """log w_c + log density of cluster c at each point, shape (clusters, n)."""
+        d = self.n_features_in_
+        r2 = self._sq_radii(np.asarray(Z, dtype=np.float64))
+        norm = np.array([d * math.log(2 * math.pi) + 2.0 * e._log_volume_factor() for e in self.ellipsoids_])
+        logs = -0.5 * (r2 + norm) + np.log(self.weights_)
+        if truncated:
+            radius = np.array([e.radius_ for e in self.ellipsoids_])
+            logs = logs - np.log([e.mass_ for e in self.ellipsoids_])
+            logs = np.where(np.sqrt(r2) <= radius * (1 + 1e-9) + 1e-9, logs, -np.inf)
+        return logs.T
+
     def _selection_score(self, Z):
         """Log-density of the untruncated Gaussian mixture: finite everywhere, for model selection."""
+        if self._vectorised():
+            return logsumexp(self._log_terms(Z, truncated=False), axis=0)
         logs = np.stack([math.log(w) + ell._mnd_logpdf(Z) for w, ell in zip(self.weights_, self.ellipsoids_)])
         return logsumexp(logs, axis=0)
 
     def _score_samples(self, Z):
+        if self._vectorised():
+            return logsumexp(self._log_terms(Z, truncated=True), axis=0)
         logs = np.stack([math.log(w) + ell._score_samples(Z) for w, ell in zip(self.weights_, self.ellipsoids_)])
         return logsumexp(logs, axis=0)
