@@ -37,15 +37,14 @@ def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, *, bloc
 
 
 def _approximate_knn(x: np.ndarray, k: int, *, n_build: int, max_candidates: int, random_state: int):
-    from . import _nndescent
+    from ._nndescent import SUPPORTED, nn_descent_graph
 
     n_build = int(min(max(n_build, k + 1), x.shape[0] - 1))
     max_candidates = int(max(2, min(max_candidates, n_build)))
-    if _nndescent.SUPPORTED:
+    if SUPPORTED:
         # NNDescent's own steps from a driver numba caches on disk (its
         # compilation, about a minute here, is paid once, not in every process).
-        ind, dist = _nndescent.nn_descent_graph(x, n_build, max_candidates=max_candidates,
-                                                random_state=random_state)
+        ind, dist = nn_descent_graph(x, n_build, max_candidates=max_candidates, random_state=random_state)
     else:
         from pynndescent import NNDescent
 

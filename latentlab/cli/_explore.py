@@ -63,7 +63,8 @@ def explore(
         serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
               port=port, host=host, on_ready=ready, max_glyphs=max_glyphs)
     except KeyboardInterrupt:
-        typer.echo("stopped")
+        pass
+    typer.echo("stopped")
     return 0
 
 

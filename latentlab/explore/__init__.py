@@ -6,6 +6,7 @@
 Without a model nothing here imports TensorFlow.
 """
 
+import signal
 import sys as _sys
 import types as _types
 
@@ -70,7 +71,7 @@ def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, 
 
 def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
           port: int = 5006, host: str = "127.0.0.1", on_ready=None, max_glyphs: int = MAX_GLYPHS) -> None:
-    """Serve the explorer until interrupted (what ``latentlab explore`` runs).
+    """Serve the explorer until Ctrl-C or SIGTERM (what ``latentlab explore`` runs).
 
     The port is checked before anything is loaded; ``on_ready(url)`` is called
     once the server listens.
@@ -81,9 +82,21 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
     server = make_server(ExploreApp(data, out_dir=out_dir, max_glyphs=max_glyphs), port=port, host=host)
     if on_ready is not None:
         on_ready(f"http://{host}:{port}/")
+    loop = server.io_loop.asyncio_loop
+    try:
+        # Ctrl-C / SIGTERM stop the loop between callbacks: a KeyboardInterrupt raised at a random point
+        # inside Tornado can be swallowed by a request handler and leave the server running
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.io_loop.stop)
+        handled = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signal support
+        handled = False
     try:
         server.io_loop.start()
     finally:
+        if handled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
         server.stop()
 
 
