@@ -17,7 +17,7 @@ from ._common import DecoderFile, EncoderFile, ModelDir
 
 StoreOpt = Annotated[Path, typer.Option("--z", help="z-store HDF5 file.")]
 _REGION_HELP = ("Sampling region: cube, ball, normal (N(0,I)), normal-fitted, mnd, ellipsoid, cluster-ellipsoid, planes, "
-                "gmm, bgmm, kde, fragment[:BASE].")
+                "gmm, bgmm, kde, flow (a learned prior; needs TensorFlow), fragment[:BASE].")
 ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", help="Region parameter KEY=VALUE (repeatable; any parameter of the region's class, e.g. n_components=auto,"
                     " sigma=2.5, pairs=all). compare-samplers also takes REGION.KEY=VALUE.")]
