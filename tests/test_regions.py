@@ -380,7 +380,8 @@ def test_every_region_is_a_sklearn_estimator_that_clones_with_its_name(name):
 
 def test_bad_parameters_are_latentlab_errors_and_value_errors():
     for name, params in [("ellipsoid", {"sigma": -1}), ("gmm", {"n_components": 0}), ("ellipsoid", {"fill": "x"}),
-                         ("cluster-ellipsoid", {"n_clusters": "many"}), ("kde", {"cv": 1})]:
+                         ("cluster-ellipsoid", {"n_clusters": "many"}), ("cluster-ellipsoid", {"cluster_size": 1}),
+                         ("kde", {"cv": 1})]:
         with pytest.raises(LatentlabError, match=f"region '{name}'"):
             make_region(name, **params)
         with pytest.raises(ValueError):

@@ -87,3 +87,16 @@ def test_sample_and_compare_with_a_model_save_images_and_region(demo, tmp_path):
     assert main(["compare-samplers", "--z", str(demo.store), "--model", str(demo.model_dir), "--regions", "mnd",
                  "--n", "20", "--save-images", str(tmp_path / "imgs"), "--out", str(tmp_path / "cmp")]) == 0
     assert len(list((tmp_path / "imgs" / "mnd").glob("*.png"))) == 20
+
+
+def test_fit_region_refuses_a_bad_cluster_size_in_one_line(tmp_path, capsys):
+    from latentlab.cli import main
+
+    rng = np.random.default_rng(0)
+    store = tmp_path / "z.h5"
+    write_store(store, rng.normal(size=(200, 4)).astype(np.float32))
+    out = tmp_path / "r.region"
+    assert main(["fit-region", "--z", str(store), "--region", "cluster-ellipsoid", "--param", "cluster_size=1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cluster_size" in err[0] and not out.exists()

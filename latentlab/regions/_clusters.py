@@ -163,7 +163,6 @@ class ClusterEllipsoidRegion(DensityRegion):
             self.selection_method_ = "held-out log-likelihood (20 % of the fit points)"
             return
         k = self.n_clusters if self.n_clusters is not None else max(1, round(len(Z) / int(self.cluster_size)))
-        self.n_clusters_requested_ = int(k)
         self._fit_clusters(Z, self._kmeans_labels(Z, int(k)))
 
     def _sample(self, n, rng):
@@ -184,8 +183,8 @@ class ClusterEllipsoidRegion(DensityRegion):
     def _sq_radii(self, Z, chunk_rows: int = 512) -> np.ndarray:
         """``|u|²`` of every point in every cluster's whitened frame, shape (n, clusters).
 
-        All clusters at once: one product with the stacked axes of every
-        ellipsoid per block of rows (the ~1,500 local ellipsoids would otherwise
+        Each ellipsoid's ``_whitened_sq_norm``, for all clusters at once: one
+        product with the stacked axes of every ellipsoid per block of rows (the ~1,500 local ellipsoids would otherwise
         each re-read all of ``Z``).
         """
         ells = self.ellipsoids_
@@ -208,7 +207,7 @@ class ClusterEllipsoidRegion(DensityRegion):
         return out
 
     def _vectorised(self) -> bool:
-        return all(e.fill == "gaussian" and e.bound == "radius" for e in self.ellipsoids_)
+        return self.fill == "gaussian"  # the ellipsoids are radius-bounded; a uniform fill scores each one
 
     def _log_terms(self, Z, truncated: bool) -> np.ndarray:
         """log w_c + log density of cluster c at each point, shape (clusters, n)."""
