@@ -90,8 +90,6 @@ def test_sample_and_compare_with_a_model_save_images_and_region(demo, tmp_path):
 
 
 def test_fit_region_refuses_a_bad_cluster_size_in_one_line(tmp_path, capsys):
-    from latentlab.cli import main
-
     rng = np.random.default_rng(0)
     store = tmp_path / "z.h5"
     write_store(store, rng.normal(size=(200, 4)).astype(np.float32))
