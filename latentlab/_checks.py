@@ -17,7 +17,7 @@ from pathlib import Path
 from ._errors import LatentlabError
 
 __all__ = [
-    "check_float", "check_int", "check_crop", "check_new_output", "check_output_dir", "check_output_file",
+    "available_memory", "check_fits_in_memory", "check_float", "check_int", "check_crop", "check_new_files", "check_new_output", "check_output_dir", "check_output_file",
 ]
 
 
@@ -110,11 +110,22 @@ def check_crop(crop, name: str = "--crop"):
     return int(values[0]), int(values[1])
 
 
-def check_output_file(path, name: str = "--out", *, overwrite: bool = True) -> Path:
-    """An output file that can be written: not a directory, not below a file.
+def check_output_file(path, name: str = "--out", *, overwrite: bool = False) -> Path:
+    """An output file that can be written: not a directory, not below a file, and new unless ``overwrite``.
 
-    With ``overwrite=False`` an existing file is refused too (``--overwrite``
-    is the only way anything existing is replaced). Nothing is created.
+    ``--overwrite`` is the only way anything existing is replaced. Nothing is created.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> existing = pathlib.Path(tempfile.mkdtemp()) / "grid.png"
+    >>> _ = existing.write_bytes(b"")
+    >>> check_output_file(existing, overwrite=True) == existing
+    True
+    >>> check_output_file(existing)                     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    latentlab._errors.LatentlabError: --out ...grid.png: already exists (use --overwrite to replace it)
     """
     path = Path(path)
     if path.is_dir():
@@ -132,6 +143,51 @@ def check_new_output(path, name: str = "--out", *, overwrite: bool = False) -> P
         raise LatentlabError(f"{name} {path}: already exists (use --overwrite to replace it)")
     _check_parent(path.parent, name, path)
     return path
+
+
+def check_new_files(paths, name: str, *, overwrite: bool = False) -> list[Path]:
+    """Files a command will write into a folder (``--save-images``): refuse the first that exists unless ``overwrite``."""
+    paths = [Path(p) for p in paths]
+    if not overwrite:
+        existing = next((p for p in paths if os.path.lexists(p)), None)
+        if existing is not None:
+            raise LatentlabError(f"{name} {existing}: already exists (use --overwrite to replace it)")
+    return paths
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (``MemAvailable``), or ``None`` when unknown."""
+    try:
+        import psutil  # a dependency of dask.distributed
+
+        return int(psutil.virtual_memory().available)
+    except Exception:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(nbytes: int, name: str, what: str, *, available: int | None = None) -> None:
+    """Refuse (one line) work whose arrays need more than the memory available now, before it starts.
+
+    Examples
+    --------
+    >>> check_fits_in_memory(10, "--n", "64 decoded images", available=100)
+    >>> check_fits_in_memory(2**40, "--n", "1,000,000 decoded images", available=2**30)
+    Traceback (most recent call last):
+    ...
+    latentlab._errors.LatentlabError: --n: 1,000,000 decoded images need about 1,024.0 GiB of memory, but 1.0 GiB is available; ask for fewer
+    """
+    available = available_memory() if available is None else available
+    if available is not None and nbytes > available:
+        raise LatentlabError(f"{name}: {what} need about {_gib(nbytes)} of memory, but {_gib(available)} is available;"
+                             f" ask for fewer")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 def check_output_dir(path, name: str = "--out") -> Path:

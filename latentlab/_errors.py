@@ -29,3 +29,13 @@ class StrictModeError(LatentlabError):
     """Images were skipped while ``strict=True`` was requested (exit 1)."""
 
     exit_code = 1
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM (a scheduler, ``timeout``, ``kill``).
+
+    Raised in the main thread by the CLI's handler so that every ``finally`` and
+    every temporary-file cleanup runs; the CLI then prints one line and exits 143.
+    A ``BaseException``, like ``KeyboardInterrupt``: ``except Exception`` must not
+    swallow it.
+    """

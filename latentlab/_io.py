@@ -6,6 +6,18 @@ renamed into place only when complete: a crash, a full disk or Ctrl-C leaves
 the old file (or no file), never half of one. ``os.replace`` replaces a
 symlink itself rather than writing through it.
 
+Temporary names carry the writer's PID (``.NAME.tmp.<pid>-<random>.<suffix>``):
+a SIGKILLed writer cannot remove its own temporary file, so the next write of
+the same output removes those whose PID is no longer running
+(:func:`remove_stale_temporaries`).
+
+HDF5 files are written through :func:`hdf5_write_errors`: h5py reports a full
+disk or a read-only file system as ``RuntimeError`` and leaves the file's
+dirty cache behind, which HDF5 then retries (and can crash on) when the
+objects are finalised at interpreter exit. The helper turns the error into an
+``OSError`` naming the path and closes the file with its descriptor pointed
+at ``/dev/null``, so nothing is retried.
+
 JSON is strict: NaN and ±Inf become ``null`` (browsers' ``JSON.parse`` and
 strict parsers reject bare ``NaN``), numpy scalars and arrays become plain
 numbers and lists.
@@ -17,13 +29,17 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "dumps_json", "jsonable", "save_figure", "write_bytes", "write_json", "write_text"]
+__all__ = [
+    "atomic_path", "close_failed_hdf5", "dumps_json", "hdf5_write_errors", "jsonable", "remove_stale_temporaries",
+    "save_figure", "write_bytes", "write_json", "write_text",
+]
 
 
 def jsonable(obj):
@@ -80,9 +96,11 @@ def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    # A hidden name with the real suffix last: formats chosen by extension still work.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp.", suffix=path.suffix if suffix is None else suffix,
-                                    dir=path.parent)
+    remove_stale_temporaries(path)
+    # A hidden name with the real suffix last: formats chosen by extension still work; the PID lets a
+    # later run tell a dead writer's leftover from a live writer's file.
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}-",
+                                    suffix=path.suffix if suffix is None else suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600; outputs get the mode an ordinary open() would give them.
@@ -92,10 +110,146 @@ def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        named = _named_os_error(exc, path)
+        if named is not None:
+            raise named from None
         raise
+
+
+def _named_os_error(exc: BaseException, path) -> OSError | None:
+    """An ``OSError`` naming ``path`` for a write error that names no file (``f.write`` on a full disk).
+
+    Errors naming our own temporary file are re-pointed at the output the user asked for.
+    """
+    code = _errno_of_hdf5_error(exc) if isinstance(exc, (OSError, RuntimeError)) else None
+    if code is None:
+        return None
+    filename = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and filename is not None and _tmp_prefix(Path(path)) not in os.fsdecode(filename):
+        return None
+    return OSError(code, os.strerror(code), os.fspath(path))
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp."
+
+
+_TMP_PID = re.compile(r"(\d+)-")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (on this machine, in this PID namespace)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Remove ``.NAME.tmp.<pid>-*`` files beside ``path`` left by processes that no longer run.
+
+    Files of live processes (this one included) and names without a PID are kept.
+    Returns the removed paths.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".out.png.tmp.999999999-abc.png").write_bytes(b"")   # no such PID
+    >>> [p.name for p in remove_stale_temporaries(d / "out.png")]
+    ['.out.png.tmp.999999999-abc.png']
+    """
+    path = Path(path)
+    prefix = _tmp_prefix(path)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TMP_PID.match(entry.name, len(prefix))
+        if match is None or pid_alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _errno_of_hdf5_error(exc: BaseException) -> int | None:
+    """The C ``errno`` inside an h5py error message (``… errno = 28, error message = …``), if any."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    match = re.search(r"errno = (\d+)", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def close_failed_hdf5(h5file) -> None:
+    """Close an h5py ``File`` whose writes failed, without HDF5 retrying them.
+
+    The file's descriptor is pointed at ``/dev/null`` first: HDF5 flushes its
+    dirty metadata on close (and, for objects still open, when they are
+    finalised at exit); with a full disk those flushes fail again, print
+    "Exception ignored" tracebacks and can crash the interpreter. What reaches
+    the disk is what a killed writer leaves: the last committed state.
+    """
+    if h5file is None:
+        return
+    try:
+        valid = bool(h5file.id.valid)
+    except Exception:
+        valid = False
+    if not valid:
+        return
+    try:
+        fd = h5file.id.get_vfd_handle()
+    except Exception:
+        fd = None
+    if isinstance(fd, int) and fd >= 0:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+    with contextlib.suppress(Exception):
+        h5file.close()
+
+
+@contextlib.contextmanager
+def hdf5_write_errors(path, h5file=None):
+    """Turn an h5py write failure into ``OSError(errno, reason, path)``; close ``h5file`` safely on error.
+
+    ``h5file`` may also be set later as ``ctx.file`` through the yielded object.
+    """
+    holder = _Holder(h5file)
+    try:
+        yield holder
+    except BaseException as exc:
+        close_failed_hdf5(holder.file)
+        code = _errno_of_hdf5_error(exc)
+        if isinstance(exc, (RuntimeError, OSError)) and code is not None and not (
+                isinstance(exc, OSError) and exc.filename is not None):
+            raise OSError(code, os.strerror(code), os.fspath(path)) from None
+        raise
+
+
+class _Holder:
+    def __init__(self, file=None):
+        self.file = file
 
 
 def write_bytes(path, data: bytes) -> Path:

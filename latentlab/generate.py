@@ -8,6 +8,7 @@ import TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,13 @@ def sample_images(
     from .regions import fit_region, load_region
     from .store import open_store
 
+    # The size limit is checked before the model loads (and the region is fitted): a million samples
+    # used to pass validation, decode for minutes and then run out of memory.
+    shape = autoencoder.image_shape if autoencoder is not None else _image_shape_hint(model_dir, store)
+    if shape is not None:
+        check_images_fit_in_memory(n, shape)
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+    check_images_fit_in_memory(n, ae.image_shape)
     with open_store(store) as s:
         _check_dims(ae, s.z_dim, store)
         if region_file is not None:  # fitted once, sampled many times
@@ -124,13 +131,69 @@ def sample_images(
     return result
 
 
-def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None) -> Path:
-    """Write ``result.images`` as one PNG image grid."""
+#: The grid PNG enlarges small images to at least this height (``write_tiles_png(min_height=…)``).
+GRID_MIN_HEIGHT = 96
+
+
+def images_memory_bytes(n: int, image_shape, *, grid_min_height: int = GRID_MIN_HEIGHT) -> int:
+    """Peak bytes of decoding ``n`` images and tiling them into the grid PNG (an estimate from above).
+
+    The decoder's float32 batches and their concatenation (2 copies), then the grid: a float32 copy of
+    the images, the nearest-neighbour enlargement by ``s = ceil(min_height / H)`` (two repeats) and the
+    tiled float32 canvas, each ``s²`` times the images.
+    """
+    h, w, c = (int(v) for v in image_shape)
+    scale = max(1, math.ceil(grid_min_height / max(h, 1)))
+    per_image = h * w * c * 4
+    return int(n) * per_image * (3 + 3 * scale * scale)
+
+
+def check_images_fit_in_memory(n: int, image_shape, name: str = "--n") -> None:
+    """One line (exit 2) when ``n`` decoded images and their grid would not fit in the memory available now."""
+    from ._checks import check_fits_in_memory
+
+    h, w, c = (int(v) for v in image_shape)
+    check_fits_in_memory(images_memory_bytes(n, image_shape), name, f"{n:,} decoded {h}×{w}×{c} images and their grid")
+
+
+def _image_shape_hint(model_dir, store) -> tuple[int, int, int] | None:
+    """The image shape a model directory (its ``config.json``) or the store's provenance names, without loading Keras."""
+    candidates = []
+    if model_dir is not None:
+        try:
+            config = Path(model_dir) / "config.json"
+            if config.is_file() and config.stat().st_size <= 1 << 20:
+                candidates.append(json.loads(config.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
+    try:
+        from .store import open_store
+
+        with open_store(store) as s:
+            candidates.append(dict(s.attrs))
+    except Exception:  # the store is checked (and its errors reported) by the caller
+        pass
+    for meta in candidates:
+        if not isinstance(meta, dict):
+            continue
+        size, channels = meta.get("image_size"), meta.get("channels")
+        try:
+            size, channels = int(size), int(channels)
+        except (TypeError, ValueError):
+            continue
+        if 1 <= size <= 65536 and 1 <= channels <= 4:
+            return size, size, channels
+    return None
+
+
+def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = False, title: str | None = None,
+              overwrite: bool = False) -> Path:
+    """Write ``result.images`` as one PNG image grid (an existing file only with ``overwrite=True``)."""
     from ._checks import check_int, check_output_file
     from .plots import image_grid, write_tiles_png
 
     ncols = check_int(ncols, "--ncols")
-    path = check_output_file(path)
+    path = check_output_file(path, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     if titles or title:
         import matplotlib.pyplot as plt
@@ -147,20 +210,26 @@ def save_grid(result: GeneratedImages, path, *, ncols: int = 8, titles: bool = F
     return path
 
 
-def save_images(result: GeneratedImages, directory, *, prefix: str = "sample") -> list[Path]:
-    """Write each image as ``DIR/<prefix>_<label>.png``."""
+def image_file_names(directory, n: int, prefix: str = "sample") -> list[Path]:
+    """The files :func:`save_images` writes for ``n`` images: ``DIR/<prefix>_<i>.png`` (``i`` zero-padded)."""
+    width = len(str(max(n - 1, 0)))
+    return [Path(directory) / f"{prefix}_{i:0{width}d}.png" for i in range(n)]
+
+
+def save_images(result: GeneratedImages, directory, *, prefix: str = "sample", overwrite: bool = False) -> list[Path]:
+    """Write each image as ``DIR/<prefix>_<i>.png``; existing files are replaced only with ``overwrite=True``."""
     from PIL import Image
 
-    from ._checks import check_output_dir
+    from ._checks import check_new_files, check_output_dir
     from ._io import atomic_path
 
     directory = check_output_dir(directory, "--save-images")
+    names = check_new_files(image_file_names(directory, len(result.images), prefix), "--save-images",
+                            overwrite=overwrite)
     directory.mkdir(parents=True, exist_ok=True)
-    width = len(str(max(len(result.images) - 1, 0)))
     out = []
-    for i, img in enumerate(result.images):
+    for img, p in zip(result.images, names):
         arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-        p = directory / f"{prefix}_{i:0{width}d}.png"
         with atomic_path(p) as tmp:
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(tmp, format="PNG")
         out.append(p)

@@ -27,6 +27,7 @@ Pipeline (:func:`find_fragments`):
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -233,13 +234,16 @@ class FragmentResult:
         import h5py
 
         from .._checks import check_output_dir
-        from .._io import atomic_path, dumps_json, write_json
+        from .._io import dumps_json, write_bytes, write_json
 
         out = check_output_dir(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         h5_path, json_path = out / FRAGMENTS_H5, out / FRAGMENTS_JSON
         summary = self.to_dict()
-        with atomic_path(h5_path) as tmp, h5py.File(tmp, "w") as f:
+        # Built in memory and written as plain bytes: a full disk is then an ordinary OSError naming the
+        # path, never an HDF5 flush that fails again (and crashes) when h5py's objects are finalised.
+        image = io.BytesIO()
+        with h5py.File(image, "w") as f:
             f.create_dataset("fragment", data=self.fragment.astype(np.int32))
             f.create_dataset("filament", data=self.filament.astype(np.int32))
             f.create_dataset("filament_score", data=self.filament_score.astype(np.float32))
@@ -253,6 +257,7 @@ class FragmentResult:
                     f.create_dataset(name, data=getattr(self, name).astype(np.int32))
             f.attrs["summary_json"] = dumps_json(summary, indent=None)
             f.attrs["format"] = "latentlab.fragments/1"
+        write_bytes(h5_path, image.getbuffer())
         write_json(json_path, summary)
         return h5_path, json_path
 

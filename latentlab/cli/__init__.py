@@ -12,6 +12,7 @@ usage error (typer)       2     typer's usage message
 ``OSError``               2     ``error: <path>: <reason>``
 ``MemoryError``           2     ``error: out of memory …`` (with the size asked for)
 Ctrl-C                    130   ``interrupted`` (encode: ``…; resume with --resume``)
+SIGTERM                   143   ``terminated (SIGTERM)`` (encode: ``…; resume with --resume``)
 broken pipe (``| head``)  141   nothing
 anything else             1     ``error: internal error …; please report …``
 ========================  ====  ==================================================
@@ -22,15 +23,17 @@ anything else             1     ``error: internal error …; please report …``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import sys
 import traceback
 
 import typer
 from typer import main as _typer_main
 
-from .._errors import LatentlabError
+from .._errors import LatentlabError, Terminated
 from ._app import app
 
 # Each module registers its commands on `app`; none imports TensorFlow at import time.
@@ -42,6 +45,7 @@ from . import _explore  # noqa: E402,F401  explore, export
 __all__ = ["app", "main"]
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process killed by it
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a C program killed by the pipe
 
 # Commands whose interrupted output can be finished later rather than started again.
@@ -148,6 +152,32 @@ def _echo_err(line: str) -> None:
         pass
 
 
+def _raise_terminated(signum, frame):
+    # A second SIGTERM must not interrupt the cleanup the first one started (SIGKILL still can).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises :class:`Terminated` in the main thread while the command runs.
+
+    Python's default for SIGTERM is to die at once: no ``finally`` runs, so
+    temporary files and locks stay behind. As an exception, every cleanup runs
+    (``atomic_path`` removes its temporary file, the store writer closes its
+    file and releases its lock) and :func:`main` prints one line.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _invoke(args: list[str]):
     """Run the typer app, letting every exception reach :func:`main` unchanged.
 
@@ -167,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     ClickException, Abort, Exit = _click_exceptions()
     command = _command_name(args)
     try:
-        result = _invoke(args)
+        with _sigterm_raises():
+            result = _invoke(args)
         code = result if isinstance(result, int) else 0
+    except Terminated:
+        hint = "; resume with --resume" if command in _RESUMABLE else ""
+        _echo_err(f"terminated (SIGTERM){hint}")
+        code = EXIT_TERMINATED
     except LatentlabError as exc:
         _echo_err(f"error: {exc}")
         code = exc.exit_code

@@ -75,13 +75,28 @@ def _model_kw(model, encoder, decoder) -> dict:
     return {"model_dir": model, "encoder": encoder, "decoder": decoder}
 
 
-def _write_outputs(result, out: Path, ncols: int, save_images, prefix: str, titles: bool = False) -> None:
+OverwriteOutputs = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (--out, --save-images).")]
+
+
+def _check_image_outputs(out: Path, save_images, n_images: int, prefix: str, overwrite: bool) -> None:
+    """--out and the --save-images files: refused before any work when they exist (unless --overwrite)."""
+    from .._checks import check_new_files, check_output_dir, check_output_file
+    from ..generate import image_file_names
+
+    check_output_file(out, overwrite=overwrite)
+    if save_images is not None:
+        check_output_dir(save_images, "--save-images")
+        check_new_files(image_file_names(save_images, n_images, prefix), "--save-images", overwrite=overwrite)
+
+
+def _write_outputs(result, out: Path, ncols: int, save_images, prefix: str, titles: bool = False,
+                   overwrite: bool = False) -> None:
     from ..generate import save_grid, save_images as _save_images
 
-    save_grid(result, out, ncols=ncols, titles=titles)
+    save_grid(result, out, ncols=ncols, titles=titles, overwrite=overwrite)
     typer.echo(f"wrote {out}")
     if save_images is not None:
-        paths = _save_images(result, save_images, prefix=prefix)
+        paths = _save_images(result, save_images, prefix=prefix, overwrite=overwrite)
         typer.echo(f"wrote {len(paths)} images into {save_images}")
 
 
@@ -144,10 +159,10 @@ def sample(
     save_z: Annotated[Optional[Path], typer.Option("--save-z", help="Also write the sampled z-points as a z-store (sampler in its attrs).")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
     save_region: Annotated[Optional[Path], typer.Option("--save-region", help="Also save the fitted region (.region) for later --region-file use.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --save-region file or --save-z store.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (--out, --save-images, --save-region, --save-z).")] = False,
 ) -> int:
     """Draw z-points from a region of latent space and decode them into new images."""
-    from .._checks import check_int, check_new_output, check_output_dir, check_output_file
+    from .._checks import check_int, check_new_output
     from .._errors import LatentlabError
     from ..generate import sample_images, save_samples_store
     from ..regions import save_region as _save_region, show_progress
@@ -160,9 +175,7 @@ def sample(
     # every output is checked before the (slow) fit and decode
     check_int(n, "--n", maximum=1_000_000)
     check_int(ncols, "--ncols")
-    check_output_file(out)
-    if save_images is not None:
-        check_output_dir(save_images, "--save-images")
+    _check_image_outputs(out, save_images, n, "sample", overwrite)
     if save_z is not None:
         if save_z.exists() and z.exists() and save_z.resolve() == z.resolve():
             raise LatentlabError(f"--save-z {save_z}: is the input store (--z); choose another file")
@@ -174,7 +187,7 @@ def sample(
     fitted = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in desc["fitted"].items()
                        if k not in ("n_features_in_",))
     typer.echo(f"{n} samples from {desc['region']} (fitted on {result.info['fit_partition']} rows; {fitted})")
-    _write_outputs(result, out, ncols, save_images, "sample")
+    _write_outputs(result, out, ncols, save_images, "sample", overwrite=overwrite)
     if save_region is not None:
         typer.echo(f"wrote {_save_region(result.region, save_region, overwrite=overwrite)}")
     if save_z is not None:
@@ -199,16 +212,18 @@ def path(
     partition: Annotated[str, typer.Option(help="Rows whose mean and axes define the frame.")] = "train",
     region_file: Annotated[Optional[Path], typer.Option("--region-file", help="Take the mean and PCA axes from a fitted ellipsoid/planes region file instead of refitting.")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
+    overwrite: OverwriteOutputs = False,
 ) -> int:
     """Decode images along a straight line or a circle in one coordinate plane through the data mean."""
     from ._common import parse_int_list
     from ..generate import path_images
 
     i, j = parse_int_list(plane, "--plane", 2)
+    _check_image_outputs(out, save_images, steps, "path", overwrite)
     result = path_images(z, plane=(i, j), axes=axes, shape=shape, steps=steps, extent=extent, angle=angle,
                          partition=partition, region_file=region_file, **_model_kw(model, encoder, decoder))
     typer.echo(f"{shape} in the ({i}, {j}) plane of the {axes} axes, {steps} points, extent {extent} σ")
-    _write_outputs(result, out, steps, save_images, "path", titles=True)
+    _write_outputs(result, out, steps, save_images, "path", titles=True, overwrite=overwrite)
     return 0
 
 
@@ -225,13 +240,15 @@ def interpolate(
     steps: Annotated[int, typer.Option("--steps", help="Points including both ends.")] = 8,
     method: Annotated[str, typer.Option("--method", help="linear or spherical (slerp).")] = "linear",
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
+    overwrite: OverwriteOutputs = False,
 ) -> int:
     """Decode the faces between two stored images (linear or spherical interpolation of their z)."""
     from ..generate import interpolate as _interpolate
 
+    _check_image_outputs(out, save_images, steps, "interp", overwrite)
     result = _interpolate(z, id_a, id_b, steps=steps, method=method, **_model_kw(model, encoder, decoder))
     typer.echo(f"{result.info['method']} interpolation {id_a} → {id_b}, {steps} steps")
-    _write_outputs(result, out, steps, save_images, "interp", titles=True)
+    _write_outputs(result, out, steps, save_images, "interp", titles=True, overwrite=overwrite)
     return 0
 
 
@@ -245,13 +262,16 @@ def reconstruct(
     encoder: EncoderFile = None,
     decoder: DecoderFile = None,
     n: Annotated[int, typer.Option("--n", help="Rows when no ids are given.")] = 8,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
 ) -> int:
     """Originals vs decoded z-points for chosen ids (originals re-read from the store's image source)."""
     import matplotlib.pyplot as plt
 
+    from .._checks import check_output_file
     from ..generate import reconstruct as _reconstruct
     from ..plots import image_grid, reconstruction_grid
 
+    check_output_file(out, overwrite=overwrite)
     originals, decoded = _reconstruct(z, ids or None, n=n, **_model_kw(model, encoder, decoder))
     out.parent.mkdir(parents=True, exist_ok=True)
     if originals is not None:
@@ -291,6 +311,7 @@ def compare_samplers_cmd(
     latent_only: Annotated[bool, typer.Option("--latent-only", help="Skip decoding (no model needed).")] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95 % intervals (0: none).")] = 200,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Write each sampler's decoded samples as DIR/<sampler>/*.png.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace images already in --save-images.")] = False,
 ) -> int:
     """Fit every sampler and measure its samples against held-out real points: log-likelihood, on-data, PRDC, novelty, re-encoding."""
     from .._errors import LatentlabError
@@ -300,6 +321,13 @@ def compare_samplers_cmd(
     model_kw = {} if latent_only else _model_kw(model, encoder, decoder)
     if save_images is not None and latent_only:
         raise LatentlabError("--save-images needs decoded images: drop --latent-only")
+    if save_images is not None:
+        from .._checks import check_output_dir
+
+        check_output_dir(save_images, "--save-images")
+        existing = next(iter(sorted(save_images.glob("*/sample_*.png"))), None) if save_images.is_dir() else None
+        if existing is not None and not overwrite:
+            raise LatentlabError(f"--save-images {existing}: already exists (use --overwrite to replace it)")
     names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
     scoped = _parse_params(param, scoped=True)
     common = {**_region_params(sigma=sigma, components=components), **scoped.pop("*", {})}

@@ -83,11 +83,17 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
     if on_ready is not None:
         on_ready(f"http://{host}:{port}/")
     loop = server.io_loop.asyncio_loop
+    received = []
+
+    def stop(sig):
+        received.append(sig)
+        server.io_loop.stop()
+
     try:
         # Ctrl-C / SIGTERM stop the loop between callbacks: a KeyboardInterrupt raised at a random point
         # inside Tornado can be swallowed by a request handler and leave the server running
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.io_loop.stop)
+            loop.add_signal_handler(sig, stop, sig)
         handled = True
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signal support
         handled = False
@@ -98,6 +104,10 @@ def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fr
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         server.stop()
+    if signal.SIGTERM in received:  # the CLI says "terminated" and exits 143, as every command does
+        from .._errors import Terminated
+
+        raise Terminated()
 
 
 class _CallableModule(_types.ModuleType):

@@ -89,8 +89,12 @@ class StoreLock:
                 if not same:
                     os.close(fd)
                     continue
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, str(os.getpid()).encode(), 0)
+                try:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, str(os.getpid()).encode(), 0)
+                except OSError as exc:  # a full disk: leave no empty lock file behind, and say which file
+                    self.path.unlink(missing_ok=True)
+                    raise OSError(exc.errno, exc.strerror, os.fspath(self.path)) from None
             except BaseException:
                 if self._fd is None:
                     try:
@@ -154,6 +158,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _guard_disk_errors(method):
+    """Run a writer method; on an HDF5 write failure close the file safely and raise ``OSError`` naming the store.
+
+    h5py reports a full disk (ENOSPC) or a read-only file system as ``RuntimeError``; its dirty cache
+    would be flushed again (and can crash the interpreter) when the objects are finalised at exit.
+    """
+    import functools
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (RuntimeError, OSError) as exc:
+            named = self._on_write_failure(exc)
+            if named is None:
+                raise
+            raise named from None
+
+    return guarded
+
+
 class StoreWriter:
     """Append rows to a new (or resumed) z-store.
 
@@ -213,6 +238,7 @@ class StoreWriter:
             raise StoreError(f"{self.path}: is a directory, expected a z-store file name")
         self._lock = StoreLock(self.path)
         self._lock.acquire()
+        self._failed = False
         try:
             self._remove_stale_tmp()
             if self.path.exists() and mode == "create":
@@ -228,10 +254,38 @@ class StoreWriter:
                 self._create(self._tmp, attrs or {})
                 if not self._atomic:
                     self._publish()
+        except (RuntimeError, OSError) as exc:
+            named = self._on_write_failure(exc)
+            self._discard()
+            self._lock.release()
+            if named is None:
+                raise
+            raise named from None
         except BaseException:
             self._discard()
             self._lock.release()
             raise
+
+    def _on_write_failure(self, exc: BaseException) -> OSError | None:
+        """Close the file without retrying its writes; the error as ``OSError(errno, reason, store path)``.
+
+        What is on disk is what a killed writer leaves: the last committed rows (``--resume``
+        continues them); a temporary file that was never published is removed.
+        """
+        from .._io import _errno_of_hdf5_error, close_failed_hdf5
+
+        code = _errno_of_hdf5_error(exc)
+        if code is None:
+            return None
+        self._failed = True
+        close_failed_hdf5(self._file)
+        self._file = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+        if isinstance(exc, OSError) and exc.filename is not None and ".tmp" not in os.fsdecode(exc.filename):
+            return exc
+        return OSError(code, os.strerror(code), os.fspath(self.path))
 
     # -- lifecycle ----------------------------------------------------------
     def _tmp_path(self) -> Path:
@@ -262,8 +316,10 @@ class StoreWriter:
         if self._file is not None:
             try:
                 self._file.close()
-            except Exception:  # pragma: no cover - best effort on the error path
-                pass
+            except Exception:  # a failed flush: close without retrying it (see close_failed_hdf5)
+                from .._io import close_failed_hdf5
+
+                close_failed_hdf5(self._file)
             self._file = None
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
@@ -356,6 +412,7 @@ class StoreWriter:
         return self._already_complete
 
     # -- writing ------------------------------------------------------------
+    @_guard_disk_errors
     def append(self, z, ids, partition=None, attributes=None) -> None:
         """Append a block of rows and flush it to disk."""
         if self._file is None:
@@ -397,6 +454,7 @@ class StoreWriter:
         f.attrs["n"] = n1
         f.flush()
 
+    @_guard_disk_errors
     def add_skipped(self, paths: Sequence[str], reasons: Sequence[str]) -> None:
         """Record images that could not be decoded."""
         if self._file is not None and len(paths):
@@ -416,6 +474,7 @@ class StoreWriter:
         f.attrs["n_skipped"] = n0 + len(paths)  # the commit, as ``n`` for rows
         f.flush()
 
+    @_guard_disk_errors
     def close(self, complete: bool = True) -> None:
         """Close the file; mark it complete when ``complete`` is true.
 
