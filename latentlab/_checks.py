@@ -17,7 +17,7 @@ from pathlib import Path
 from ._errors import LatentlabError
 
 __all__ = [
-    "available_memory", "check_fits_in_memory", "check_float", "check_int", "check_crop", "check_new_files", "check_new_output", "check_output_dir", "check_output_file",
+    "available_memory", "check_fits_in_memory", "check_inside", "check_float", "check_int", "check_crop", "check_new_files", "check_new_output", "check_output_dir", "check_output_file",
 ]
 
 
@@ -188,6 +188,31 @@ def check_fits_in_memory(nbytes: int, name: str, what: str, *, available: int | 
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:,.1f} GiB"
+
+
+def check_inside(root, requested, name: str = "folder") -> Path:
+    """``requested`` (absolute, or relative to the working directory) when it resolves inside ``root``.
+
+    Symbolic links are resolved first, so a link inside ``root`` that points elsewhere is refused
+    as well as ``..`` and absolute paths outside it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> check_inside(root, root / "a" / "b") == (root / "a" / "b").resolve()
+    True
+    >>> check_inside(root, root / ".." / "elsewhere", "save folder")     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    latentlab._errors.LatentlabError: save folder ...: outside ... (only folders inside it are written)
+    """
+    base = Path(root).resolve()
+    target = Path(os.path.expanduser(str(requested))) if str(requested).strip() else base
+    resolved = target.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise LatentlabError(f"{name} {requested}: outside {base} (only folders inside it are written)")
+    return resolved
 
 
 def check_output_dir(path, name: str = "--out") -> Path:

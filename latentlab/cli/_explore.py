@@ -36,7 +36,8 @@ def explore(
     decoder: DecoderFile = None,
     fragments: FragmentsOpt = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 5006,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only; another needs --allow-remote).")] = "127.0.0.1",
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other machines can reach; the printed URL then carries a secret token, without which nothing is served.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for saved selections (default: ./explore-<store name>).")] = None,
     max_glyphs: Annotated[int, typer.Option("--max-glyphs", help="A view holding more points is shown as one image "
                                             "rendered on the server; fewer are drawn as points.")] = 10_000,
@@ -52,16 +53,21 @@ def explore(
     if max_glyphs < 1:
         raise LatentlabError(f"--max-glyphs: expected at least 1 point, got {max_glyphs}")
     kw = _optional_model(model, encoder, decoder)
-    check_port(port, host)  # before loading anything: a busy port costs nothing
+    check_port(port, host, allow_remote=allow_remote)  # before loading anything: a busy port costs nothing
     if not kw["model"] and not kw["encoder"]:
         typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
 
     def ready(url: str) -> None:
+        from ..explore._server import is_loopback
+
+        if not is_loopback(host):
+            typer.echo(f"warning: serving to other machines on {host}; anyone with this URL (it holds the access"
+                       f" token) can see the store's points and images and save into the --out folder", err=True)
         typer.echo(f"latentlab explore: {url}  (Ctrl-C to stop)")
 
     try:
         serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
-              port=port, host=host, on_ready=ready, max_glyphs=max_glyphs)
+              port=port, host=host, on_ready=ready, max_glyphs=max_glyphs, allow_remote=allow_remote)
     except KeyboardInterrupt:
         pass
     typer.echo("stopped")
@@ -110,9 +116,11 @@ def export(
         result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
                                   sprite=not no_sprite, overwrite=overwrite)
         for note in result["notes"]:
-            typer.echo(note)
+            typer.echo(note, err=note.startswith("warning:"))
         typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
     if parquet is not None:
         result = export_parquet(data, parquet, overwrite=overwrite)
+        for note in result["notes"] if projector is None else ():  # the projector said them already
+            typer.echo(note, err=note.startswith("warning:"))
         typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
     return 0

@@ -70,18 +70,22 @@ def explore(store, model=None, *, encoder=None, decoder=None, autoencoder=None, 
 
 
 def serve(store, model=None, *, encoder=None, decoder=None, autoencoder=None, fragments=None, out_dir=None,
-          port: int = 5006, host: str = "127.0.0.1", on_ready=None, max_glyphs: int = MAX_GLYPHS) -> None:
+          port: int = 5006, host: str = "127.0.0.1", on_ready=None, max_glyphs: int = MAX_GLYPHS,
+          allow_remote: bool = False) -> None:
     """Serve the explorer until Ctrl-C or SIGTERM (what ``latentlab explore`` runs).
 
-    The port is checked before anything is loaded; ``on_ready(url)`` is called
-    once the server listens.
+    The host and port are checked before anything is loaded; ``on_ready(url)`` is
+    called once the server listens. A ``host`` other than loopback needs
+    ``allow_remote=True``; the URL then carries the access token (see
+    :func:`make_server`).
     """
-    check_port(port, host)
+    check_port(port, host, allow_remote=allow_remote)
     data = load_explore_data(store, model_dir=model, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
                              fragments=fragments)
-    server = make_server(ExploreApp(data, out_dir=out_dir, max_glyphs=max_glyphs), port=port, host=host)
+    server = make_server(ExploreApp(data, out_dir=out_dir, max_glyphs=max_glyphs), port=port, host=host,
+                         allow_remote=allow_remote)
     if on_ready is not None:
-        on_ready(f"http://{host}:{port}/")
+        on_ready(server.latentlab_url)
     loop = server.io_loop.asyncio_loop
     received = []
 

@@ -382,7 +382,15 @@ class ExploreApp:
             if state["samples"] is None:
                 set_status("nothing to save yet: fit a region and sample first")
                 return
-            files = data.save_samples(state["samples"], save_dir.value.strip() or self.out_dir)
+            from .._checks import check_inside
+
+            # the page's folder field is confined to --out: whoever drives the page writes nowhere else
+            target = check_inside(self.out_dir, save_dir.value.strip() or self.out_dir, "save folder")
+            try:
+                files = data.save_samples(state["samples"], target)
+            except OSError as exc:  # a full disk or a read-only folder: said on the page, the server goes on
+                set_status(f"error: {exc.filename or target}: {exc.strerror or exc}")
+                return
             set_status("wrote " + ", ".join(str(p) for p in files.values()))
 
         colour_select.on_change("value", guarded(on_colour))

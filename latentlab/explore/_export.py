@@ -8,6 +8,20 @@
 
 Every file is written atomically; existing files are replaced only with
 ``overwrite=True``, and everything is checked before the first file is written.
+
+Names and values come from the store (ids, attribute names, category names),
+which may come from someone else, so the text files escape them:
+
+* ``metadata.tsv``: a tab, carriage return or newline inside a header or a cell
+  becomes a space (the projector splits on them); a text cell that starts with
+  ``=``, ``+``, ``-`` or ``@`` and is not a plain number gets a leading ``'``, so
+  a spreadsheet that opens the file shows it as text rather than running it as a
+  formula (numbers such as ``-1`` are kept as they are);
+* column names that repeat (two attributes with one name, or an attribute named
+  like a built-in column such as ``id``) get ``_2``, ``_3``… in both TSV and
+  Parquet, and the result's ``notes`` say which;
+* ``projector_config.pbtxt``: ``\\``, ``"`` and line breaks in the store's name are
+  escaped as protobuf text-format strings require.
 """
 
 from __future__ import annotations
@@ -36,23 +50,84 @@ def _as_data(data_or_store, **kw):
     return data_or_store if isinstance(data_or_store, ExploreData) else load_explore_data(data_or_store, **kw)
 
 
+#: First characters with which a spreadsheet starts a formula (CSV/TSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _tsv_cell(value) -> str:
-    # The projector splits on tabs and lines; keep every cell on one line and in one column.
-    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ") or "-"
+    r"""One TSV cell: on one line and in one column, and never read as a formula by a spreadsheet.
+
+    Examples
+    --------
+    >>> [_tsv_cell(v) for v in ["a\tb", "=HYPERLINK(1)", "-1", "@x", "", -2]]
+    ['a b', "'=HYPERLINK(1)", '-1', "'@x", '-', '-2']
+    """
+    text = str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    if text.startswith(FORMULA_PREFIXES) and not _is_number(text):
+        text = "'" + text
+    return text or "-"
 
 
-def _metadata_columns(data, rows: np.ndarray) -> dict:
-    cols = {"row": rows, "id": data.ids[rows]}
+def _unique_names(names) -> tuple[list[str], list[str]]:
+    """Names made unique by ``_2``, ``_3``… suffixes (in order of appearance); notes naming each change.
+
+    Examples
+    --------
+    >>> _unique_names(["row", "id", "smile", "smile", "id"])
+    (['row', 'id', 'smile', 'smile_2', 'id_2'], ["warning: column 'smile' repeats: the second is 'smile_2'", "warning: column 'id' repeats: the second is 'id_2'"])
+    """
+    seen: set[str] = set()
+    out, notes = [], []
+    counts: dict[str, int] = {}
+    for name in names:
+        name = str(name)
+        unique, k = name, counts.get(name, 1)
+        while unique in seen:
+            k += 1
+            unique = f"{name}_{k}"
+        counts[name] = k
+        if unique != name:
+            ordinal = {2: "second", 3: "third"}.get(k, f"{k}th")
+            notes.append(f"warning: column {name!r} repeats: the {ordinal} is {unique!r}")
+        seen.add(unique)
+        out.append(unique)
+    return out, notes
+
+
+def _metadata_columns(data, rows: np.ndarray) -> tuple[dict, list[str]]:
+    """Columns for the metadata (name → values), names unique, and notes about renamed columns."""
+    cols = [("row", rows), ("id", data.ids[rows])]
     for name in ("label", "partition", "fragment"):
         f = data.colours.get(name)
         if f is not None:
             cats = np.asarray(list(f.categories) + ["none"], dtype=object)
-            cols[name] = cats[np.where(f.values[rows] >= 0, f.values[rows], len(f.categories))]
+            cols.append((name, cats[np.where(f.values[rows] >= 0, f.values[rows], len(f.categories))]))
     if data.attributes is not None and "label" not in data.colours:
         for k, name in enumerate(data.attribute_names):
-            cols[name] = data.attributes[rows, k]
-    cols["radius"] = np.round(data.colours["radius"].values[rows], 5)
-    return cols
+            cols.append((name, data.attributes[rows, k]))
+    cols.append(("radius", np.round(data.colours["radius"].values[rows], 5)))
+    names, notes = _unique_names(name for name, _ in cols)
+    return {name: values for name, (_, values) in zip(names, cols)}, notes
+
+
+def _pbtxt_string(text: str) -> str:
+    r"""A protobuf text-format string literal body: backslash, quote and line breaks escaped.
+
+    Examples
+    --------
+    >>> print(_pbtxt_string('a "b" \\ c\nd'))
+    a \"b\" \\ c\nd
+    """
+    return (str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t"))
 
 
 def _check_target_files(paths, overwrite: bool) -> None:
@@ -132,8 +207,9 @@ def export_projector(data_or_store, out_dir, *, max_points: int | None = PROJECT
         other = out / f"tensors.{stale}"
         if other.exists() and overwrite:
             other.unlink()
-    cols = _metadata_columns(data, rows)
-    lines = ["\t".join(cols)] + ["\t".join(_tsv_cell(cols[c][k]) for c in cols) for k in range(m)]
+    cols, renamed = _metadata_columns(data, rows)
+    notes.extend(renamed)
+    lines = ["\t".join(_tsv_cell(c) for c in cols)] + ["\t".join(_tsv_cell(cols[c][k]) for c in cols) for k in range(m)]
     files["metadata"] = write_text(out / "metadata.tsv", "\n".join(lines) + "\n")
     sprite_block = ""
     if sprite:
@@ -144,7 +220,7 @@ def export_projector(data_or_store, out_dir, *, max_points: int | None = PROJECT
                             f'    single_image_dim: {cell}\n  }}\n')
         if note:
             notes.append(note)
-    config = (f'embeddings {{\n  tensor_name: "{data.store_path.stem}"\n  tensor_path: "{tensor_name}"\n'
+    config = (f'embeddings {{\n  tensor_name: "{_pbtxt_string(data.store_path.stem)}"\n  tensor_path: "{tensor_name}"\n'
               f"  tensor_shape: {m}\n  tensor_shape: {d}\n"
               f'  metadata_path: "metadata.tsv"\n{sprite_block}}}\n')
     files["config"] = write_text(out / "projector_config.pbtxt", config)
@@ -217,7 +293,7 @@ def export_parquet(data_or_store, path, *, overwrite: bool = False, **load_kw) -
     _check_target_files([path], overwrite)
     data = _as_data(data_or_store, **load_kw)
     rows = np.arange(data.n)
-    cols = _metadata_columns(data, rows)
+    cols, notes = _metadata_columns(data, rows)
     arrays = {}
     for name, values in cols.items():
         values = np.asarray(values)
@@ -233,4 +309,4 @@ def export_parquet(data_or_store, path, *, overwrite: bool = False, **load_kw) -
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-    return {"files": {"parquet": path}, "n_points": data.n, "columns": list(arrays)}
+    return {"files": {"parquet": path}, "n_points": data.n, "columns": list(arrays), "notes": notes}

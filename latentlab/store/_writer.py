@@ -49,6 +49,22 @@ def default_chunk_rows(z_dim: int) -> int:
     return int(np.clip(2**20 // (4 * max(1, z_dim)), 256, 65536))
 
 
+def attribute_chunk_rows(n_columns: int, z_chunk_rows: int) -> int:
+    """Rows per ``/attributes`` chunk: about 1 MiB of int8 whatever the width, at most the ``/z`` chunk's rows.
+
+    Chunked by bytes, not by ``/z``'s row count: 16,384 rows of 16,385 columns made 256 MiB chunks,
+    which the reader refuses (it caps chunks, since HDF5 inflates a whole chunk to read one row).
+
+    Examples
+    --------
+    >>> attribute_chunk_rows(40, 1024)
+    1024
+    >>> attribute_chunk_rows(20_000, 16_384)
+    52
+    """
+    return int(np.clip(2**20 // max(1, int(n_columns)), 1, max(1, int(z_chunk_rows))))
+
+
 class StoreLock:
     """An exclusive lock file ``<store>.lock`` held while a writer runs.
 
@@ -340,7 +356,8 @@ class StoreWriter:
             a = len(self.attribute_names)
             ds = f.create_dataset(
                 "attributes", shape=(0, a), maxshape=(None, a), dtype="i1",
-                chunks=(c, max(1, a)), compression="gzip", compression_opts=1, fletcher32=True,
+                chunks=(attribute_chunk_rows(a, c), max(1, a)), compression="gzip", compression_opts=1,
+                fletcher32=True,
             )
             ds.attrs["names"] = np.array(self.attribute_names, dtype=_STR)
         g = f.create_group("skipped")
