@@ -208,8 +208,9 @@ def export_projector(data_or_store, out_dir, *, max_points: int | None = PROJECT
         if other.exists() and overwrite:
             other.unlink()
     cols, renamed = _metadata_columns(data, rows)
-    notes.extend(renamed)
-    lines = ["\t".join(_tsv_cell(c) for c in cols)] + ["\t".join(_tsv_cell(cols[c][k]) for c in cols) for k in range(m)]
+    header, escaped_alike = _unique_names(_tsv_cell(c) for c in cols)  # "a\tb" and "a b" are one name once escaped
+    notes.extend(renamed + escaped_alike)
+    lines = ["\t".join(header)] + ["\t".join(_tsv_cell(cols[c][k]) for c in cols) for k in range(m)]
     files["metadata"] = write_text(out / "metadata.tsv", "\n".join(lines) + "\n")
     sprite_block = ""
     if sprite:
