@@ -11,12 +11,12 @@ a SIGKILLed writer cannot remove its own temporary file, so the next write of
 the same output removes those whose PID is no longer running
 (:func:`remove_stale_temporaries`).
 
-HDF5 files are written through :func:`hdf5_write_errors`: h5py reports a full
-disk or a read-only file system as ``RuntimeError`` and leaves the file's
-dirty cache behind, which HDF5 then retries (and can crash on) when the
-objects are finalised at interpreter exit. The helper turns the error into an
-``OSError`` naming the path and closes the file with its descriptor pointed
-at ``/dev/null``, so nothing is retried.
+h5py reports a full disk or a read-only file system as ``RuntimeError`` (the
+C ``errno`` in its text) and leaves the file's dirty cache behind, which HDF5
+retries (and can crash on) when the objects are finalised at interpreter exit.
+:func:`close_failed_hdf5` closes such a file with its descriptor pointed at
+``/dev/null``, so nothing is retried; the store writer uses it and raises an
+``OSError`` naming the store.
 
 JSON is strict: NaN and ±Inf become ``null`` (browsers' ``JSON.parse`` and
 strict parsers reject bare ``NaN``), numpy scalars and arrays become plain
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "atomic_path", "close_failed_hdf5", "dumps_json", "hdf5_write_errors", "jsonable", "remove_stale_temporaries",
+    "atomic_path", "close_failed_hdf5", "dumps_json", "jsonable", "remove_stale_temporaries",
     "save_figure", "write_bytes", "write_json", "write_text",
 ]
 
@@ -146,7 +146,7 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process, or a number no PID can be
         return False
     except PermissionError:  # exists, owned by someone else
         return True
@@ -227,29 +227,6 @@ def close_failed_hdf5(h5file) -> None:
             os.close(devnull)
     with contextlib.suppress(Exception):
         h5file.close()
-
-
-@contextlib.contextmanager
-def hdf5_write_errors(path, h5file=None):
-    """Turn an h5py write failure into ``OSError(errno, reason, path)``; close ``h5file`` safely on error.
-
-    ``h5file`` may also be set later as ``ctx.file`` through the yielded object.
-    """
-    holder = _Holder(h5file)
-    try:
-        yield holder
-    except BaseException as exc:
-        close_failed_hdf5(holder.file)
-        code = _errno_of_hdf5_error(exc)
-        if isinstance(exc, (RuntimeError, OSError)) and code is not None and not (
-                isinstance(exc, OSError) and exc.filename is not None):
-            raise OSError(code, os.strerror(code), os.fspath(path)) from None
-        raise
-
-
-class _Holder:
-    def __init__(self, file=None):
-        self.file = file
 
 
 def write_bytes(path, data: bytes) -> Path:

@@ -179,3 +179,42 @@ def test_the_save_folder_is_confined_to_out(tmp_path):
         with pytest.raises(ValueError, match="outside"):
             check_inside(root, escape, "save folder")
 
+
+
+@pytest.mark.skipif(not __import__("latentlab.explore._testing", fromlist=["x"]).chromium_available(),
+                    reason="needs selenium, chromium and chromedriver")
+def test_the_page_cannot_save_outside_out(demo, tmp_path):
+    """In a real browser: the "save into folder" field pointing outside --out (``..``, a symlink) is refused on
+    the page and nothing is written there; a folder inside --out is written."""
+    from latentlab.explore import ExploreApp, load_explore_data
+    from latentlab.explore._testing import running_app
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / "link")
+    app = ExploreApp(load_explore_data(demo.store, model_dir=demo.model_dir), out_dir=out)
+    data = app.data
+    with running_app(app) as page:
+        page.open()
+        page.activate_tool("LassoSelectTool")
+        angles = np.linspace(0, 2 * np.pi, 7)
+        poly = np.c_[1.5 * data.sd[0] * np.cos(angles), 1.5 * data.sd[1] * np.sin(angles)]
+        assert len(page.lasso([page.to_page(x, y) for x, y in poly])) >= 2
+        page.wait("return !model('sample-button').disabled;", timeout=60)
+        page.set_value("n-samples", 4)
+        page.set_value("region", "mnd")
+        page.press("sample-button")
+        page.wait("return !model('save-button').disabled;", timeout=120)
+        for escape in (str(out / ".." / "elsewhere"), str(out / "link"), str(elsewhere)):
+            page.js("model('status').text = '';")
+            page.set_value("save-dir", escape)
+            page.press("save-button")
+            status = page.wait("const t = model('status').text; return t.startsWith('error') && t;", timeout=60)
+            assert "outside" in status, status
+        page.set_value("save-dir", str(out / "kept"))
+        page.press("save-button")
+        page.wait("return model('status').text.startsWith('wrote');", timeout=60)
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in (out / "kept").iterdir()) == [
+        "selection_001.h5", "selection_001.png", "selection_001.region.json"]
