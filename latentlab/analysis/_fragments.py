@@ -1015,8 +1015,10 @@ def find_fragments(
 
     tree, cluster = None, None
     if hierarchy:
+        # on the coordinates, so that the tree is scikit-learn's HDBSCAN tree, not the k-NN graph's
         tree, cluster = density_hierarchy(ind, dist, min_cluster_size=min_cluster_size or min_frag, level=level,
-                                          dimension=d_use, groups=label_values, group_names=label_names)
+                                          dimension=d_use, groups=label_values, group_names=label_names,
+                                          points=y, exact_neighbours=knn_used == "exact")
         t0 = lap("hierarchy", t0)
 
     rng = np.random.default_rng(random_state)
