@@ -93,3 +93,85 @@ def test_twonn_censored_formula_by_hand():
     assert twonn_dimension(d) == pytest.approx(4 / 6.0)
     with pytest.raises(ValueError):
         twonn_dimension(d, discard_fraction=1.0)
+
+
+def _sklearn_hdbscan_labels(y, min_samples, min_cluster_size):
+    """scikit-learn's HDBSCAN on the coordinates; it counts the point itself among ``min_samples``."""
+    from sklearn.cluster import HDBSCAN
+
+    return HDBSCAN(min_samples=min_samples + 1, min_cluster_size=min_cluster_size, copy=True).fit(
+        np.asarray(y, np.float64)).labels_
+
+
+@pytest.mark.parametrize("seed, rounding", [(0, None), (1, None), (2, 0.5)])
+def test_mutual_reachability_tree_is_a_minimum_spanning_tree_of_the_complete_graph(seed, rounding):
+    """Its weight equals scipy's MST of the dense mutual reachability matrix (ties included)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+
+    from latentlab.analysis._fragments_hierarchy import _exact_graph
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(500, 5))
+    x[:150] += 4.0
+    if rounding:
+        x = np.round(x / rounding) * rounding  # many equal distances
+    d = cdist(x, x)
+    core = np.sort(d, axis=1)[:, 5]
+    reach = np.maximum(d, np.maximum(core[:, None], core[None, :]))
+    np.fill_diagonal(reach, 0.0)
+    graph, got_core = _exact_graph(x, 5, 10)
+    np.testing.assert_allclose(got_core, core, rtol=1e-12)
+    g = graph.tocoo()
+    w = np.maximum(reach[g.row, g.col], 1e-300)
+    assert minimum_spanning_tree(coo_matrix((w, (g.row, g.col)), shape=d.shape)).sum() == pytest.approx(
+        minimum_spanning_tree(reach).sum(), rel=1e-12)
+
+
+def test_density_hierarchy_equals_sklearn_hdbscan_on_a_planted_cloud():
+    from sklearn.metrics import adjusted_rand_score
+
+    from latentlab.analysis import density_hierarchy, find_fragments, make_planted_cloud
+
+    cloud = make_planted_cloud(n_bulk=2500, dim=32, n_fragments=3, n_filaments=1, random_state=0)
+    ind, dist, _ = knn_graph(cloud.z, k=15)
+    summary, labels = density_hierarchy(ind, dist, min_cluster_size=30, points=cloud.z)
+    want = _sklearn_hdbscan_labels(cloud.z, 15, 30)
+    assert adjusted_rand_score(want, labels) >= 0.99
+    assert summary["n_selected"] == want.max() + 1
+    # an approximate graph gives the same tree: only the coordinates decide it
+    ind_a, dist_a, how = knn_graph(cloud.z, k=15, method="approximate")
+    assert how == "approximate"
+    assert adjusted_rand_score(want, density_hierarchy(ind_a, dist_a, min_cluster_size=30, points=cloud.z)[1]) >= 0.99
+    # find_fragments' hierarchy is the one of its PCA coordinates
+    result = find_fragments(cloud.z, k=15, min_cluster_size=30, filament_scales=1)
+    from latentlab.analysis._fragments import _reduce
+
+    y = _reduce(cloud.z, "euclidean", 0.99)[0]
+    assert adjusted_rand_score(_sklearn_hdbscan_labels(y, 15, 30), result.cluster) >= 0.99
+
+
+def test_density_hierarchy_equals_sklearn_hdbscan_on_fashion_mnist():
+    """10,000 Fashion-MNIST images (PCA of the pixels, 50 components): the k-NN graph alone misses MST edges."""
+    import gzip
+    from pathlib import Path
+
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import adjusted_rand_score
+
+    from latentlab.analysis import density_hierarchy
+    from latentlab.sources import FASHION_MNIST_DIR
+
+    images = Path(FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz"
+    if not images.is_file():
+        pytest.skip("apt-get install dataset-fashion-mnist")
+    n = 10_000
+    with gzip.open(images) as fh:
+        pixels = np.frombuffer(fh.read(16 + n * 784), np.uint8, offset=16).reshape(n, 784) / 255.0
+    y = PCA(50, random_state=0).fit_transform(pixels).astype(np.float32)
+    ind, dist, _ = knn_graph(y, k=15, method="exact")
+    for min_cluster_size in (50, 200):
+        want = _sklearn_hdbscan_labels(y, 15, min_cluster_size)
+        _, labels = density_hierarchy(ind, dist, min_cluster_size=min_cluster_size, points=y, exact_neighbours=True)
+        assert adjusted_rand_score(want, labels) >= 0.99
