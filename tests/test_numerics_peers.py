@@ -175,3 +175,34 @@ def test_density_hierarchy_equals_sklearn_hdbscan_on_fashion_mnist():
         want = _sklearn_hdbscan_labels(y, 15, min_cluster_size)
         _, labels = density_hierarchy(ind, dist, min_cluster_size=min_cluster_size, points=y, exact_neighbours=True)
         assert adjusted_rand_score(want, labels) >= 0.99
+
+
+def test_cli_fragments_on_values_whose_squares_overflow_is_one_line(tmp_path, capsys):
+    """Finite ±3e38 float32 values: one ``error:`` line, exit 2, nothing written (was an internal error)."""
+    from latentlab import write_store
+    from latentlab.cli import main
+
+    rng = np.random.default_rng(0)
+    z = (rng.choice([-3e38, 3e38], size=(200, 16)) * rng.uniform(0.5, 1.0, size=(200, 16))).astype(np.float32)
+    assert np.isfinite(z).all()
+    write_store(tmp_path / "huge.h5", z)
+    rc = main(["fragments", str(tmp_path / "huge.h5"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert "rescale" in err and "internal error" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_fragments_do_not_change_when_the_points_are_scaled_by_a_power_of_two():
+    """Large but representable values work: 2**40 · z (exact in float32) gives the same parts as z."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from latentlab.analysis import find_fragments, make_planted_cloud
+
+    cloud = make_planted_cloud(n_bulk=800, dim=16, n_fragments=2, n_filaments=0, random_state=3)
+    small = find_fragments(cloud.z, k=10, filament_scales=1)
+    large = find_fragments(cloud.z * np.float32(2.0**40), k=10, filament_scales=1)
+    assert adjusted_rand_score(small.fragment, large.fragment) == 1.0
+    assert adjusted_rand_score(small.cluster, large.cluster) == 1.0
+    np.testing.assert_allclose(large.knn_distance, small.knn_distance * 2.0**40, rtol=1e-5)

@@ -721,6 +721,10 @@ def attribute_enrichment(
 
 
 # --------------------------------------------------------------------------- main entry
+#: Largest |z| the analysis accepts: k · (2 · sqrt(d) · |z|)² stays far below float32's 3.4e38.
+MAX_ABS_Z = 1e15
+
+
 def default_min_fragment_size(n: int) -> int:
     """``max(5, min(100, n // 200))``: 5 for the 100-point demo, 100 from 20,000 points."""
     return int(max(5, min(100, n // 200)))
@@ -978,6 +982,11 @@ def find_fragments(
         raise LatentlabError(f"find_fragments: need at least 4 points, got {n}")
     if not np.isfinite(z).all():
         raise LatentlabError(f"{source}: z holds NaN or Inf values; cannot build a neighbour graph")
+    largest = float(np.abs(z).max())
+    if largest > MAX_ABS_Z:
+        # squared distances and the float32 local scatter matrices would overflow to inf / NaN
+        raise LatentlabError(f"{source}: z values reach {largest:.3g}; distances between points this large overflow "
+                             f"(|z| must stay below {MAX_ABS_Z:.0e}: rescale the points)")
     if attrs is not None and attrs.shape[0] != n:
         raise LatentlabError(f"attributes: {attrs.shape[0]} rows for {n} points")
     label = label if label is not None else _default_label(attrs, attr_names)
