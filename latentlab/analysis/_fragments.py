@@ -721,6 +721,10 @@ def attribute_enrichment(
 
 
 # --------------------------------------------------------------------------- main entry
+#: Up to this many points the density hierarchy is scikit-learn's HDBSCAN tree of the coordinates (exact);
+#: above, the k-NN graph's tree: the exact spanning tree costs an O(n² d) float64 scan (see docs/performance.md).
+EXACT_HIERARCHY_MAX_POINTS = 100_000
+
 #: Largest |z| the analysis accepts: k · (2 · sqrt(d) · |z|)² stays far below float32's 3.4e38.
 MAX_ABS_Z = 1e15
 
@@ -894,6 +898,7 @@ def find_fragments(
     level: float | None = None,
     min_cluster_size: int | None = None,
     label: str | None = None,
+    exact_hierarchy: bool | None = None,
 ) -> FragmentResult:
     """Segment a z-point cloud into fragments and halo, find filaments, build its density hierarchy.
 
@@ -944,6 +949,13 @@ def find_fragments(
         inside, instead of HDBSCAN's own selection (``cluster``).
     min_cluster_size : int, optional
         Smallest component of the hierarchy (default ``min_fragment_size``).
+    exact_hierarchy : bool, optional
+        ``True``: the hierarchy is scikit-learn's ``HDBSCAN`` tree of the PCA
+        coordinates (``min_samples = k + 1``, as scikit-learn counts the point
+        itself); ``False``: the tree of the k-NN graph alone (faster, an
+        approximation). Default: exact up to
+        :data:`EXACT_HIERARCHY_MAX_POINTS` points (its spanning tree needs
+        O(n² d) float64 work).
     label : str, optional
         An attribute name, or ``'class'`` for one-hot attributes (each row
         exactly one positive: classes); the composition of every part and the
@@ -1019,17 +1031,22 @@ def find_fragments(
 
     score, scale, spread, filament, ladder, n_cand = _filaments(y, ind_all, k_eff, int(filament_scales),
                                                                 filament_threshold, min_fil)
-    del ind_all, dist_all
     t0 = lap("filaments", t0)
 
     tree, cluster = None, None
     if hierarchy:
-        # on the coordinates, so that the tree is scikit-learn's HDBSCAN tree, not the k-NN graph's
-        tree, cluster = density_hierarchy(ind, dist, min_cluster_size=min_cluster_size or min_frag, level=level,
-                                          dimension=d_use, groups=label_values, group_names=label_names,
-                                          points=y, exact_neighbours=knn_used == "exact")
+        exact = exact_hierarchy if exact_hierarchy is not None else n <= EXACT_HIERARCHY_MAX_POINTS
+        # on the coordinates, the tree is scikit-learn's HDBSCAN tree; on the graph alone, an approximation of it
+        # the whole graph (filament_scales · k neighbours): longer exact lists settle more of the spanning
+        # tree's searches without a scan (4 s instead of 23 s on 10k Fashion-MNIST points), and without
+        # points the wider graph's tree is closer to HDBSCAN's
+        tree, cluster = density_hierarchy(ind_all, dist_all, min_cluster_size=min_cluster_size or min_frag,
+                                          min_samples=k_eff, level=level, dimension=d_use, groups=label_values,
+                                          group_names=label_names, points=y if exact else None,
+                                          exact_neighbours=knn_used == "exact")
         t0 = lap("hierarchy", t0)
 
+    del ind_all, dist_all
     rng = np.random.default_rng(random_state)
     frag_rows = _fragment_table(y, z, fragment, r_k, to_metric, rng)
     fil_rows = _filament_table(y, ind, dist, filament, fragment, comps, to_metric, scale, spread)
@@ -1055,7 +1072,8 @@ def find_fragments(
         "min_fragment_size": min_frag, "halo_ratio": halo_ratio,
         "filament_threshold": filament_threshold, "min_filament_size": min_fil,
         "filament_scales": int(filament_scales), "filament_k": ladder,
-        "hierarchy": bool(hierarchy), "level": level, "min_cluster_size": (min_cluster_size or min_frag),
+        "hierarchy": bool(hierarchy), "hierarchy_exact": None if tree is None else tree["exact"],
+        "level": level, "min_cluster_size": (min_cluster_size or min_frag),
         "label": label, "random_state": random_state,
         # provenance: a cached fragments.h5 is reused only for the same store rows (fragments_match)
         "store_fingerprint": _store_fingerprint(data),

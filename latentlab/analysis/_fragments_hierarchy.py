@@ -422,7 +422,7 @@ def density_hierarchy(
                                   for g in order[:5] if comp[i, g] > 0]
         nodes.append(row)
     summary = {
-        "min_cluster_size": min_cluster_size, "min_samples": min_samples,
+        "min_cluster_size": min_cluster_size, "min_samples": min_samples, "exact": points is not None,
         "n_nodes": len(nodes), "n_selected": len(selected), "n_components_graph": int(n_comp),
         "cut": cut, "n_labelled": int((labels >= 0).sum()), "label_sizes": np.bincount(labels[labels >= 0]).tolist()
         if (labels >= 0).any() else [],
