@@ -150,6 +150,9 @@ def test_density_hierarchy_equals_sklearn_hdbscan_on_a_planted_cloud():
 
     y = _reduce(cloud.z, "euclidean", 0.99)[0]
     assert adjusted_rand_score(_sklearn_hdbscan_labels(y, 15, 30), result.cluster) >= 0.99
+    assert result.parameters["hierarchy_exact"] is True and result.hierarchy["exact"] is True
+    graph_only = find_fragments(cloud.z, k=15, min_cluster_size=30, filament_scales=1, exact_hierarchy=False)
+    assert graph_only.parameters["hierarchy_exact"] is False and graph_only.hierarchy["exact"] is False
 
 
 def test_density_hierarchy_equals_sklearn_hdbscan_on_fashion_mnist():

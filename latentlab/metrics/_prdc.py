@@ -230,7 +230,8 @@ def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None, real_radii=No
         dens[start:start + len(d2)] = inside.sum(axis=1) / k
     recalled, covered = np.zeros(len(real), bool), np.zeros(len(real), bool)
     for start, d2, tol in _sq_dist_blocks(real, fake, chunk_rows):
-        recalled[start:start + len(d2)] = _strictly_inside(real, fake, start, d2, tol, r_fake, radius_of_b=True).any(axis=1)
+        recalled[start:start + len(d2)] = _strictly_inside(real, fake, start, d2, tol, r_fake,
+                                                           radius_of_b=True).any(axis=1)
         covered[start:start + len(d2)] = _strictly_inside(real, fake, start, d2, tol, r_real,
                                                           radius_of_b=False).any(axis=1)
     return PRDCResult(
