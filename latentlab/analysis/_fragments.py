@@ -721,9 +721,11 @@ def attribute_enrichment(
 
 
 # --------------------------------------------------------------------------- main entry
-#: Up to this many points the density hierarchy is scikit-learn's HDBSCAN tree of the coordinates (exact);
-#: above, the k-NN graph's tree: the exact spanning tree costs an O(n² d) float64 scan (see docs/performance.md).
-EXACT_HIERARCHY_MAX_POINTS = 100_000
+#: Up to this many points (where the k-NN graph is exact, so its lists are reused) the density hierarchy is
+#: scikit-learn's HDBSCAN tree of the coordinates; above, the tree of the 3k-wide k-NN graph, since the exact
+#: tree then needs its own O(n² d) float64 neighbour pass (957 s instead of 46 s at 70,000 points under load;
+#: docs/performance.md). ``exact_hierarchy=True`` asks for it at any size.
+EXACT_HIERARCHY_MAX_POINTS = 20_000
 
 #: Largest |z| the analysis accepts: k · (2 · sqrt(d) · |z|)² stays far below float32's 3.4e38.
 MAX_ABS_Z = 1e15
