@@ -316,8 +316,12 @@ def test_density_hierarchy_separates_planted_parts_and_cuts_at_level():
     cloud = make_planted_cloud(n_bulk=1500, dim=32, n_fragments=3, n_filaments=0, random_state=11)
     result = find_fragments(cloud.z, k=15)
     tree = result.hierarchy
-    assert adjusted_rand_score(cloud.fragment, result.cluster) > 0.9
-    assert tree["n_selected"] == 4 and sorted(tree["label_sizes"]) == [150, 150, 150, 1500]
+    # HDBSCAN's own tree (scikit-learn's, see test_numerics_peers.py) calls the bulk's sparsest points noise:
+    # the planted parts are recovered exactly on the labelled points, and the bulk keeps 90 % of its points
+    labelled = result.cluster >= 0
+    assert adjusted_rand_score(cloud.fragment[labelled], result.cluster[labelled]) > 0.99
+    assert tree["n_selected"] == 4 and sorted(tree["label_sizes"])[:3] == [150, 150, 150]
+    assert 0.9 * 1500 <= sorted(tree["label_sizes"])[3] <= 1500
     nodes = tree["nodes"]
     assert nodes[0]["parent"] == -1 and nodes[0]["size"] == len(cloud.z)
     for nd in nodes[1:]:

@@ -7,16 +7,31 @@ reachability graph that holds at least ``min_cluster_size`` points, the
 level at which it appears (splits off its parent) and the level at which it
 splits or dissolves, its size and composition.
 
-It is scikit-learn's :class:`~sklearn.cluster.HDBSCAN` run with
-``metric="precomputed"`` on the sparse k-NN distance graph the fragment
-analysis already built (so no second neighbour search); the condensed tree
-comes from the same single-linkage tree scikit-learn's ``fit`` builds. A
-graph with several connected components is bridged by edges far longer than
-any real one, so that those components separate at the lowest level.
-``fast_hdbscan`` (PyPI) has the same sparse precomputed mode and a public
-condensed tree, but its numba functions compile for ~110 s in a fresh
-environment (measured at load 3-4; 4 s from its cache afterwards), which CI
-would pay on every run.
+It is scikit-learn's :class:`~sklearn.cluster.HDBSCAN` tree of the
+coordinates. Given the points (``points=``, what :func:`find_fragments`
+passes), the tree equals ``HDBSCAN(min_samples=min_samples + 1)`` on them
+(scikit-learn counts the point itself among its ``min_samples``; latentlab's
+k never does): the k-NN graph alone is not enough, since an edge of the
+mutual reachability MST may join two points that are not each other's k
+nearest (on 10k Fashion-MNIST z-points the k-NN graph's tree agreed with
+scikit-learn's at ARI 0.89). So a minimum spanning tree of the *complete*
+mutual reachability graph is built first (:func:`_mutual_reachability_mst`,
+Borůvka's algorithm; a point's exact neighbour list settles most of its
+searches, the rest scan all points in float64), and scikit-learn's
+``HDBSCAN(metric="precomputed")`` runs on a sparse graph of the core
+neighbours plus those edges: its core distances are exact and its MST is that
+tree, so its single-linkage tree, condensed tree and labels are those of the
+full distance matrix. Checked by ``tests/test_numerics_peers.py``
+(``test_density_hierarchy_equals_sklearn_hdbscan_*``: ARI 1.0 on a planted
+cloud and on Fashion-MNIST).
+
+Without ``points`` the tree is that of the k-NN graph alone, a graph with
+several connected components bridged by edges far longer than any real one,
+so that those components separate at the lowest level (an approximation of
+the HDBSCAN tree). ``fast_hdbscan`` (PyPI) has a sparse precomputed mode and
+a public condensed tree, but its numba functions compile for ~110 s in a
+fresh environment (measured at load 3-4; 4 s from its cache afterwards),
+which CI would pay on every run.
 
 A component with ``separate_in_graph`` is its own connected component of the
 k-NN graph (apart at every level: birth distance ``inf``, ``birth_level``
@@ -68,6 +83,138 @@ def _distance_graph(ind: np.ndarray, dist: np.ndarray):
                              np.r_[np.full(n_comp - 1, first[0]), first[1:]])), shape=(n, n))
         g = (g + extra).tocsr()
     return g, n_comp, bridge
+
+
+def _exact_pairs(x, a, b):
+    diff = x[a] - x[b]
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+#: Below this many components, Borůvka scans each one against the points outside it.
+_FEW_COMPONENTS = 32
+
+
+def _reach(x, norms, core, q, cols=None):
+    """Mutual reachability distances of rows ``q`` to ``cols`` (default all), from centred float64 points."""
+    xc = x if cols is None else x[cols]
+    nc = norms if cols is None else norms[cols]
+    cc = core if cols is None else core[cols]
+    d2 = norms[q, None] - 2.0 * (x[q] @ xc.T) + nc[None, :]
+    return np.maximum(np.sqrt(np.maximum(d2, 0.0)), np.maximum(core[q, None], cc[None, :]))
+
+
+def _mutual_reachability_mst(x, core, lists_ind, lists_dist, *, block_bytes: int = 1 << 25):
+    """Edges of a minimum spanning tree of the *complete* mutual reachability graph.
+
+    Borůvka's algorithm: every round, each component joins the cheapest edge
+    leaving it, ``w(a, b) = max(core_a, core_b, d(a, b))``. A point's exact
+    neighbour list (``lists_ind``, sorted, the K nearest) settles most
+    searches without a scan: a point outside the list is at least ``R_a``
+    (the list's last distance) away, so a list edge leaving the component
+    that weighs at most ``R_a`` is that point's cheapest edge. Points whose
+    list cannot settle it, and whose bound ``R_a`` is below what their
+    component already has, are scanned against all points (blocks of rows,
+    float64 on centred data). The edges returned contain a minimum spanning
+    tree (ties may add an edge of a cycle, which changes no single-linkage
+    height): sklearn's sparse HDBSCAN on them plus the core neighbours builds
+    the same tree as on the full distance matrix.
+
+    Returns ``(a, b)`` index arrays of the edges.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(x)
+    rows = np.arange(n)
+    bound = lists_dist[:, -1]
+    w_list = np.maximum(np.maximum(core[:, None], core[lists_ind]), lists_dist)
+    norms = np.einsum("ij,ij->i", x, x)
+    step = max(1, block_bytes // (8 * n))
+    comp = np.zeros(n, np.int64) if n < 2 else rows.copy()
+    edges_a, edges_b = [], []
+    while comp.max() > 0:
+        n_comp = int(comp.max()) + 1
+        leaving = np.where(comp[lists_ind] != comp[:, None], w_list, np.inf)
+        j = leaving.argmin(axis=1)
+        best_w, best_b = leaving[rows, j], lists_ind[rows, j]
+        settled = best_w <= bound
+        comp_best = np.full(n_comp, np.inf)
+        np.minimum.at(comp_best, comp[settled], best_w[settled])
+        # Scan the unsettled points whose bound is below their component's best so far; those whose list
+        # already leaves the component go first (they lower the best fastest), and every block of results
+        # lowers the bar for the rest.
+        scan = np.flatnonzero(~settled & (bound < comp_best[comp]))
+        scan = scan[np.lexsort((-bound[scan], best_w[scan]))]
+        if n_comp <= _FEW_COMPONENTS:
+            # few, large components: scan each against the points outside it only
+            for c in np.unique(comp[scan]):
+                outside = np.flatnonzero(comp != c)
+                mine = scan[comp[scan] == c]
+                cstep = max(1, block_bytes // (8 * len(outside)))
+                while len(mine):
+                    q, mine = mine[:cstep], mine[cstep:]
+                    w = _reach(x, norms, core, q, outside)
+                    jj = w.argmin(axis=1)
+                    best_w[q], best_b[q] = w[np.arange(len(q)), jj], outside[jj]
+                    comp_best[c] = min(comp_best[c], best_w[q].min())
+                    mine = mine[bound[mine] < comp_best[c]]
+            scan = scan[:0]
+        while len(scan):
+            q, scan = scan[:step], scan[step:]
+            w = _reach(x, norms, core, q)
+            w[comp[q, None] == comp[None, :]] = np.inf
+            jj = w.argmin(axis=1)
+            best_w[q], best_b[q] = w[np.arange(len(q)), jj], jj
+            np.minimum.at(comp_best, comp[q], best_w[q])
+            scan = scan[bound[scan] < comp_best[comp[scan]]]
+        cand = np.flatnonzero(np.isfinite(best_w))
+        order = cand[np.lexsort((best_b[cand], cand, best_w[cand], comp[cand]))]
+        first = order[np.r_[True, comp[order][1:] != comp[order][:-1]]]
+        edges_a.append(first)
+        edges_b.append(best_b[first])
+        a, b = np.concatenate(edges_a), np.concatenate(edges_b)
+        _, comp = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+        if int(comp.max()) + 1 == n_comp:  # pragma: no cover - every round joins at least two components
+            raise LatentlabError("density hierarchy: the spanning tree did not grow")
+    if not edges_a:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(edges_a), np.concatenate(edges_b)
+
+
+def _exact_graph(points, min_samples: int, n_list: int, lists_ind=None):
+    """Sparse graph on which sklearn's HDBSCAN builds the tree of the full distance matrix.
+
+    It holds every point's ``min_samples`` nearest neighbours (so its core
+    distance is exact) and the edges of a minimum spanning tree of the
+    complete mutual reachability graph (so its MST is that tree).
+    ``lists_ind``: the exact ``n_list`` nearest neighbours of every point when
+    already known (their distances are recomputed here in float64).
+    Returns ``(graph, core distances)``.
+    """
+    from scipy.sparse import coo_matrix
+
+    from ._neighbours import _centred, _exact_knn
+
+    x = _centred(points)
+    n = len(x)
+    if lists_ind is None:
+        n_list = int(min(max(n_list, min_samples), n - 1))
+        lists_ind, _ = _exact_knn(x, n_list)
+    n_list = lists_ind.shape[1]
+    lists_dist = _exact_pairs(x, np.repeat(np.arange(n), n_list), lists_ind.ravel()).reshape(n, n_list)
+    core = lists_dist[:, min_samples - 1]
+    mst_a, mst_b = _mutual_reachability_mst(x, core, lists_ind, lists_dist)
+    rows = np.r_[np.repeat(np.arange(n), min_samples), mst_a]
+    cols = np.r_[lists_ind[:, :min_samples].ravel(), mst_b]
+    w = np.r_[lists_dist[:, :min_samples].ravel(), _exact_pairs(x, mst_a, mst_b)]
+    w = np.maximum(w, 1e-12)  # a stored 0 would read as "no edge"
+    g = coo_matrix((np.r_[w, w], (np.r_[rows, cols], np.r_[cols, rows])), shape=(n, n)).tocsr()
+    # an edge listed twice holds the sum of its copies: keep one length (all copies are equal)
+    both = coo_matrix((np.ones(2 * len(w)), (np.r_[rows, cols], np.r_[cols, rows])), shape=(n, n)).tocsr()
+    g.sum_duplicates()
+    both.sum_duplicates()
+    g.data /= both.data
+    return g, core
 
 
 def _condensed_nodes(tree: np.ndarray, n: int):
@@ -142,8 +289,10 @@ def density_hierarchy(
     dimension: float = 1.0,
     groups: np.ndarray | None = None,
     group_names: list[str] | None = None,
+    points: np.ndarray | None = None,
+    exact_neighbours: bool = False,
 ) -> tuple[dict, np.ndarray]:
-    """HDBSCAN condensed tree of a k-NN graph, its flat selection, and a cut at ``level``.
+    """HDBSCAN condensed tree of a point cloud, its flat selection, and a cut at ``level``.
 
     Parameters
     ----------
@@ -163,6 +312,17 @@ def density_hierarchy(
     groups : ndarray of shape (n,), int, optional
         A label per point (-1 = unknown) for the composition of every node.
     group_names : list of str, optional
+    points : ndarray of shape (n, d), optional
+        The coordinates the graph was built on. Given, the tree is
+        scikit-learn's ``HDBSCAN(min_samples=min_samples + 1)`` on ``points``
+        exactly (see the module notes): exact core distances and a minimum
+        spanning tree of the complete mutual reachability graph. Without it,
+        the tree of the k-NN graph alone (an approximation: edges the graph
+        lacks cannot join the tree).
+    exact_neighbours : bool, default False
+        ``ind`` holds the exact nearest neighbours of ``points``
+        (:func:`knn_graph` with ``method='exact'``): reused instead of
+        searched again.
 
     Returns
     -------
@@ -197,7 +357,15 @@ def density_hierarchy(
     min_cluster_size = int(max(2, min(min_cluster_size, n)))
     if level is not None and not 0.0 < level <= 1.0:
         raise LatentlabError(f"level: must be in (0, 1], got {level}")
-    graph, n_comp, bridge = _distance_graph(ind, dist)
+    if points is not None:
+        points = np.asarray(points)
+        if points.ndim != 2 or len(points) != n:
+            raise LatentlabError(f"density hierarchy: points of shape {points.shape} for a graph of {n} rows")
+        graph, core = _exact_graph(points, min_samples, k, ind if exact_neighbours else None)
+        n_comp, bridge = 1, np.inf
+    else:
+        graph, n_comp, bridge = _distance_graph(ind, dist)
+        core = dist[:, min_samples - 1]
     model = HDBSCAN(metric="precomputed", min_cluster_size=min_cluster_size, min_samples=min_samples,
                     allow_single_cluster=False, copy=False)
     model.fit(graph)
@@ -205,7 +373,7 @@ def density_hierarchy(
     node_parent, birth, death, n_points, stability, leaf = _condensed_nodes(tree, n)
     selected = _selected_nodes(model.labels_, leaf, node_parent, n_points)
 
-    r_sorted = np.sort(dist[:, min_samples - 1].astype(np.float64))
+    r_sorted = np.sort(np.asarray(core, dtype=np.float64))
     log_median = float(np.log(max(np.median(r_sorted), 1e-300)))
     with np.errstate(divide="ignore"):
         birth_d = np.where(birth > 0, 1.0 / np.maximum(birth, 1e-300), np.inf)
@@ -254,7 +422,7 @@ def density_hierarchy(
                                   for g in order[:5] if comp[i, g] > 0]
         nodes.append(row)
     summary = {
-        "min_cluster_size": min_cluster_size, "min_samples": min_samples,
+        "min_cluster_size": min_cluster_size, "min_samples": min_samples, "exact": points is not None,
         "n_nodes": len(nodes), "n_selected": len(selected), "n_components_graph": int(n_comp),
         "cut": cut, "n_labelled": int((labels >= 0).sum()), "label_sizes": np.bincount(labels[labels >= 0]).tolist()
         if (labels >= 0).any() else [],

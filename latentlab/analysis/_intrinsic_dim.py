@@ -47,29 +47,49 @@ def local_dimension_mle(knn_distances: np.ndarray) -> np.ndarray:
 def twonn_dimension(knn_distances: np.ndarray, *, discard_fraction: float = 0.0) -> float:
     """Global TwoNN intrinsic dimension (Facco et al. 2017) from the two nearest distances.
 
-    The maximum-likelihood estimate ``(n - 1) / sum log(r2 / r1)``; optionally
-    the largest ``discard_fraction`` of ratios are dropped first (a guard
-    against outliers that biases the estimate slightly upwards).
+    ``log(r2 / r1)`` is exponential with rate d, so the estimate is the
+    unbiased maximum-likelihood rate ``(n - 1) / sum log(r2 / r1)``. With
+    ``discard_fraction`` the largest ratios (outliers) are *censored*, not
+    dropped: keeping the ``m = int(n (1 - discard_fraction))`` smallest is
+    Type-II censoring, and the estimate is
+    ``(m - 1) / (sum_{i<=m} log mu_(i) + (n - m) log mu_(m))`` — scikit-dimension's
+    ``TwoNN(method="mle")`` (dropping them instead would overstate d by about
+    30 % on a 5-ball at ``discard_fraction=0.1``). Points with ``r1 = 0``
+    (duplicates) have no ratio and are left out, as there.
 
     Parameters
     ----------
     knn_distances : ndarray of shape (n, k), k >= 2
-    discard_fraction : float
+    discard_fraction : float in [0, 1)
 
     Returns
     -------
     float (``nan`` when undefined)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentlab.analysis import knn_graph
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(4000, 5))
+    >>> x = x / np.linalg.norm(x, axis=1, keepdims=True) * rng.uniform(size=(4000, 1)) ** (1 / 5)
+    >>> _, d, _ = knn_graph(x, k=2)
+    >>> 4.5 < twonn_dimension(d) < 5.5, 4.5 < twonn_dimension(d, discard_fraction=0.1) < 5.5
+    (True, True)
     """
+    if not 0.0 <= discard_fraction < 1.0:
+        raise ValueError(f"discard_fraction must be in [0, 1), got {discard_fraction}")
     d = np.asarray(knn_distances, dtype=np.float64)
     if d.ndim != 2 or d.shape[1] < 2:
         return float("nan")
     r1, r2 = d[:, 0], d[:, 1]
-    ok = r1 > _TINY
-    mu = np.sort(r2[ok] / r1[ok])
-    if discard_fraction:
-        mu = mu[: max(1, int(round(len(mu) * (1 - discard_fraction))))]
-    logs = np.log(mu)
-    total = logs.sum()
-    if len(mu) < 2 or total <= 0:
+    ok = r1 > 0
+    log_mu = np.sort(np.log(r2[ok] / r1[ok]))
+    n_all = len(log_mu)
+    n_keep = int(n_all * (1 - discard_fraction))
+    if n_keep < 2:
         return float("nan")
-    return float((len(mu) - 1) / total)
+    total = log_mu[:n_keep].sum() + (n_all - n_keep) * log_mu[n_keep - 1]
+    if not total > 0:
+        return float("nan")
+    return float((n_keep - 1) / total)

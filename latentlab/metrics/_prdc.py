@@ -38,36 +38,105 @@ def _rows_per_chunk(m: int, chunk_rows: int | None) -> int:
     return int(chunk_rows) if chunk_rows else max(1, _BLOCK_ELEMENTS // max(1, m))
 
 
+#: Relative error bound of a squared distance from ``|a|² + |b|² - 2a·b`` (per feature, with margin).
+_EXPANSION_ERROR = 16 * np.finfo(np.float64).eps
+
+
 def _sq_dist_blocks(A, B, chunk_rows=None):
-    """Yield ``(start, D2)`` with squared distances of an A row block to all of B."""
-    b2 = (B**2).sum(axis=1)
+    """Yield ``(start, D2, tol)``: squared distances of an A row block to all of B, and their error bound.
+
+    Both sets are shifted by the mean of ``B`` first: the expansion
+    ``|a|² + |b|² - 2a·b`` loses the digits that ``|a|²`` spends on the
+    cloud's offset from the origin, so centring makes the result independent
+    of a translation of the data. ``tol`` (one per row) bounds the rounding
+    error of every entry of the row; entries that close to a threshold are
+    recomputed by :func:`_exact_sq_pairs`.
+    """
+    shift = B.mean(axis=0)
+    Bc = B - shift
+    b2 = np.einsum("ij,ij->i", Bc, Bc)
+    bound = _EXPANSION_ERROR * (A.shape[1] + 4)
     step = _rows_per_chunk(len(B), chunk_rows)
     for start in range(0, len(A), step):
-        a = A[start:start + step]
-        d2 = (a**2).sum(axis=1)[:, None] + b2[None, :] - 2.0 * (a @ B.T)
+        a = A[start:start + step] - shift
+        a2 = np.einsum("ij,ij->i", a, a)
+        d2 = a2[:, None] + b2[None, :] - 2.0 * (a @ Bc.T)
         np.maximum(d2, 0.0, out=d2)
-        yield start, d2
+        yield start, d2, bound * (a2 + b2.max())
+
+
+def _exact_sq_pairs(A, B, rows, cols):
+    """Squared distances of the pairs ``(A[rows], B[cols])`` as sums of squared differences.
+
+    The same two points give the same bits whichever side they are on, so a
+    point and its exact copy tie exactly, and a fake point exactly at a real
+    point's k-th neighbour distance is on the boundary, as the definition says.
+    """
+    out = np.empty(len(rows))
+    for s in range(0, len(rows), 1 << 16):
+        diff = A[rows[s:s + (1 << 16)]] - B[cols[s:s + (1 << 16)]]
+        out[s:s + len(diff)] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def _strictly_inside(A, B, start, d2, tol, radii, *, radius_of_b: bool):
+    """``d(a, b) < r`` for a block of A rows against all of B, exact at the boundary.
+
+    ``radii`` holds the radii of B's balls (``radius_of_b``) or of A's rows.
+    Entries within the rounding bound of the radius are recomputed exactly
+    and compared as distances (``sqrt`` of the same bits gives the same
+    radius), so ties follow the strict ``<`` of the reference.
+    """
+    r = radii[None, :] if radius_of_b else radii[start:start + len(d2), None]
+    inside = d2 < r**2
+    near = np.abs(d2 - r**2) <= tol[:, None]
+    if near.any():
+        i, j = np.nonzero(near)
+        exact = np.sqrt(_exact_sq_pairs(A, B, start + i, j))
+        inside[i, j] = exact < (radii[j] if radius_of_b else radii[start + i])
+    return inside
+
+
+def _kth_sq_distance(A, B, k, *, exclude_self, chunk_rows=None):
+    """Exact squared distance from each row of ``A`` to its k-th nearest row of ``B``."""
+    out = np.empty(len(A))
+    for start, d2, tol in _sq_dist_blocks(A, B, chunk_rows):
+        rows = np.arange(d2.shape[0])
+        if exclude_self:
+            d2[rows, start + rows] = np.inf
+        kth = np.partition(d2, k - 1, axis=1)[:, k - 1]
+        # every point whose exact distance could be at or below the exact k-th one
+        i, j = np.nonzero(d2 <= (kth + 2 * tol)[:, None])
+        exact = _exact_sq_pairs(A, B, start + i, j)
+        order = np.lexsort((exact, i))
+        first = np.searchsorted(i[order], rows)
+        out[start:start + len(d2)] = exact[order][first + k - 1]
+    return out
 
 
 def kth_neighbour_distance(A, B, k: int = 5, *, exclude_self: bool = False, chunk_rows: int | None = None) -> np.ndarray:
     """Distance from each row of ``A`` to its k-th nearest row of ``B``.
 
+    Exact to rounding and independent of a translation of the data: the
+    distances near the k-th are recomputed as sums of squared differences.
+
     Parameters
     ----------
     exclude_self : bool
         ``A`` and ``B`` are the same set: skip each point itself (leave-one-out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> B = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]]) + 1e6
+    >>> kth_neighbour_distance(B, B, 1, exclude_self=True).tolist()
+    [5.0, 5.0, 5.0]
     """
     A, B = _as_points(A, "A"), _as_points(B, "B")
     avail = len(B) - (1 if exclude_self else 0)
     if not 1 <= k <= avail:
         raise LatentlabError(f"k={k} nearest neighbours need at least {k + int(exclude_self)} reference points, got {len(B)}")
-    out = np.empty(len(A))
-    for start, d2 in _sq_dist_blocks(A, B, chunk_rows):
-        if exclude_self:
-            rows = np.arange(d2.shape[0])
-            d2[rows, start + rows] = np.inf
-        out[start:start + len(d2)] = np.partition(d2, k - 1, axis=1)[:, k - 1]
-    return np.sqrt(out)
+    return np.sqrt(_kth_sq_distance(A, B, k, exclude_self=exclude_self, chunk_rows=chunk_rows))
 
 
 def knn_radii(X, k: int = 5, *, chunk_rows: int | None = None) -> np.ndarray:
@@ -150,17 +219,21 @@ def prdc(real, fake, k: int = 5, *, chunk_rows: int | None = None, real_radii=No
     if real.shape[1] != fake.shape[1]:
         raise LatentlabError(f"real points have dimension {real.shape[1]}, fake points {fake.shape[1]}")
     r_real = knn_radii(real, k, chunk_rows=chunk_rows) if real_radii is None else np.asarray(real_radii, np.float64)
-    r_real2 = r_real**2
-    r_fake2 = knn_radii(fake, k, chunk_rows=chunk_rows) ** 2
+    r_fake = knn_radii(fake, k, chunk_rows=chunk_rows)
+    # A point is inside a ball when strictly closer than the ball's radius (clovaai's ``prdc``: ``d < radius``),
+    # so a fake point exactly at a real point's k-th neighbour distance is outside, and real == fake gives
+    # density 1: each real ball holds its centre and its k - 1 nearer neighbours.
     precise, dens = np.zeros(len(fake), bool), np.zeros(len(fake))
-    for start, d2 in _sq_dist_blocks(fake, real, chunk_rows):
-        inside = d2 <= r_real2[None, :]
+    for start, d2, tol in _sq_dist_blocks(fake, real, chunk_rows):
+        inside = _strictly_inside(fake, real, start, d2, tol, r_real, radius_of_b=True)
         precise[start:start + len(d2)] = inside.any(axis=1)
         dens[start:start + len(d2)] = inside.sum(axis=1) / k
     recalled, covered = np.zeros(len(real), bool), np.zeros(len(real), bool)
-    for start, d2 in _sq_dist_blocks(real, fake, chunk_rows):
-        recalled[start:start + len(d2)] = (d2 <= r_fake2[None, :]).any(axis=1)
-        covered[start:start + len(d2)] = d2.min(axis=1) <= r_real2[start:start + len(d2)]
+    for start, d2, tol in _sq_dist_blocks(real, fake, chunk_rows):
+        recalled[start:start + len(d2)] = _strictly_inside(real, fake, start, d2, tol, r_fake,
+                                                           radius_of_b=True).any(axis=1)
+        covered[start:start + len(d2)] = _strictly_inside(real, fake, start, d2, tol, r_real,
+                                                          radius_of_b=False).any(axis=1)
     return PRDCResult(
         precision=float(precise.mean()),
         recall=float(recalled.mean()),
