@@ -520,6 +520,27 @@ def test_cached_fragments_are_used_only_for_their_own_store(tmp_path, capsys):
     assert not fragments_match(h5, a)
 
 
+def test_cached_fragments_from_older_code_are_recomputed(tmp_path, capsys):
+    # a fragments.h5 whose recorded result version differs (older code, other hierarchy) is never reused
+    import json
+
+    import h5py
+
+    from latentlab.analysis._fragments import fragments_match
+
+    store = tmp_path / "z.h5"
+    write_store(store, np.random.default_rng(5).normal(size=(120, 4)))
+    assert main(["fragments", str(store), "--out", str(tmp_path), "--no-figures"]) == 0
+    capsys.readouterr()
+    h5 = tmp_path / "fragments.h5"
+    assert fragments_match(h5, store)
+    with h5py.File(h5, "r+") as f:
+        summary = json.loads(f.attrs["summary_json"])
+        del summary["parameters"]["result_version"]
+        f.attrs["summary_json"] = json.dumps(summary)
+    assert not fragments_match(h5, store)
+
+
 def test_train_overwrite_leaves_no_stale_previews_or_cache(tmp_path, monkeypatch, capsys):
     import latentlab.model._train
 

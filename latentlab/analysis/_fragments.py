@@ -310,12 +310,18 @@ def _store_fingerprint(data) -> str | None:
     return None
 
 
+#: bumped whenever the same options give other results (2: the hierarchy on the whole graph, exact
+#: below EXACT_HIERARCHY_MAX_POINTS), so a fragments.h5 from older code is recomputed, not reused
+RESULT_VERSION = 2
+
+
 def fragments_match(path, store, *, partition=None, options: dict | None = None) -> bool:
     """Whether ``path`` (a ``fragments.h5``) was computed from ``store``'s rows with these settings.
 
     It must record the store's :attr:`~latentlab.store.ZStore.fingerprint`, the
     same ``partition`` and, for each key of ``options`` it records, the same
-    value. Results without a recorded fingerprint (older files) never match,
+    value, and the same :data:`RESULT_VERSION`. Results without a recorded
+    fingerprint or version (older files) never match,
     so a cached result is recomputed rather than shown for the wrong data.
     """
     import h5py
@@ -328,7 +334,7 @@ def fragments_match(path, store, *, partition=None, options: dict | None = None)
     except (OSError, KeyError, ValueError, TypeError):
         return False
     recorded = params.get("store_fingerprint")
-    if not recorded:
+    if not recorded or params.get("result_version") != RESULT_VERSION:
         return False
     with open_store(store) as s:
         if recorded != s.fingerprint:
@@ -1084,6 +1090,7 @@ def find_fragments(
         "label": label, "random_state": random_state,
         # provenance: a cached fragments.h5 is reused only for the same store rows (fragments_match)
         "store_fingerprint": _store_fingerprint(data),
+        "result_version": RESULT_VERSION,
     }
     stats = _run_stats(fragment, filament, scale, ladder, n_cand, cluster, dim_global, local_dim,
                        to_metric(float(np.median(r_k))), quality, recall_queries, timings)
