@@ -147,3 +147,64 @@ def test_per_sample_scores_against_brute_force():
     np.testing.assert_allclose(s["novelty_ratio"], d / np.median(h), rtol=1e-9, atol=1e-9)
     assert s["near_copy"][:5].all() and not s["authentic"][:5].any()
     assert s["near_copy"].tolist() == (d < np.quantile(h, 0.05)).tolist()
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Three planted clusters in 8-d with train/test partitions."""
+    from latentlab import write_store
+
+    tmp = tmp_path_factory.mktemp("planted_mem")
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 6, size=(3, 8))
+    Z = np.concatenate([c + rng.normal(size=(1000, 8)) for c in centres]).astype(np.float32)
+    part = np.where(rng.uniform(size=len(Z)) < 0.4, 2, 0).astype(np.int8)
+    return write_store(tmp / "z.h5", Z, partition=part), tmp
+
+
+def test_compare_samplers_flags_a_narrow_kde_and_not_the_heldout_real_row(planted):
+    import csv
+
+    from latentlab.metrics import HELDOUT_ROW, compare_samplers
+
+    store, tmp = planted
+    res = compare_samplers(store, tmp / "cmp", regions=["mnd", "kde"], n=300, use_model=False, n_boot=0,
+                           params={"kde": {"bandwidth": 0.05}})
+    rows = {r["sampler"]: r for r in res.rows}
+    real, kde, mnd = rows[HELDOUT_ROW], rows["kde"], rows["mnd"]
+    assert abs(real["ct"]) < 2.5 and real["ct_cells"] >= 2 and 30 < real["authpct"] < 85
+    assert real["train_loglik"] is None and real["loglik_gap"] is None
+    assert kde["ct"] < -5 and kde["ct_pvalue"] < 1e-6 and kde["authpct"] < 5
+    assert kde["loglik_gap"] > 10 * abs(mnd["loglik_gap"]) and abs(mnd["loglik_gap"]) < 1.0
+    assert mnd["loglik_gap"] == pytest.approx(mnd["train_loglik"] - mnd["heldout_loglik"])
+    with open(tmp / "cmp" / "compare.csv") as f:
+        header = next(csv.reader(f))
+    assert {"ct", "ct_pvalue", "ct_cells", "authpct", "loglik_gap", "pixel_ct"} <= set(header)
+    assert "C_T" in res.settings["memorisation"]["ct"]
+
+
+def test_save_z_stores_per_sample_memorisation_scores(planted, tmp_path):
+    import h5py
+
+    from latentlab import open_store
+    from latentlab.generate import GeneratedImages, save_samples_store
+    from latentlab.metrics import store_memorisation_scores
+    from latentlab.regions import fit_region
+
+    store, _ = planted
+    kde = fit_region("kde", store, bandwidth=0.05)
+    z = kde.sample(40, random_state=0)
+    scores = store_memorisation_scores(store, kde, z)
+    result = GeneratedImages(z, np.zeros((40, 4, 4, 1), np.float32), [str(i) for i in range(40)], {"store": str(store)})
+    path = save_samples_store(result, tmp_path / "s.h5", scores=scores)
+    with open_store(path) as s:
+        assert s.n == 40
+    with open_store(store) as s:
+        part = np.asarray(s.partition[:])
+        s_train = np.asarray(s.z[np.flatnonzero(part == 0)], np.float64)
+    with h5py.File(path, "r") as f:
+        d = f["memorisation/nearest_train_distance"][:]
+        np.testing.assert_allclose(d, cdist(z, s_train).min(axis=1), rtol=1e-5)
+        assert f["memorisation/near_copy"][:].mean() > 0.9 and f["memorisation/authentic"][:].mean() < 0.1
+    with pytest.raises(LatentlabError):
+        save_samples_store(result, path, scores=scores)  # never replaced without overwrite

@@ -312,3 +312,115 @@ def memorisation_scores(generated, train, heldout) -> dict:
             "novelty_ratio": d / med if med > 0 else np.full(len(d), np.inf),
             "near_copy": d < float(np.quantile(h, 0.05)),
             "authentic": authentic(gen, train)}
+
+
+# -- compare-samplers: the memorisation columns, computed per sampler -----------------------------------------------
+
+#: Columns :func:`~latentlab.metrics.compare_samplers` adds (empty where not measured).
+MEMORISATION_COLUMNS = ["train_loglik", "loglik_gap", "ct", "ct_pvalue", "ct_cells", "authpct", "pixel_ct",
+                        "pixel_ct_pvalue", "pixel_ct_cells", "pixel_authpct"]
+__all__ += ["MEMORISATION_COLUMNS", "MemorisationReference", "prepare_memorisation"]
+
+
+@dataclass
+class MemorisationReference:
+    """What every sampler's memorisation is measured against, fitted once per comparison.
+
+    ``latent`` / ``pixel``: C_T tests fitted on the fit (training) rows and on held-out rows
+    that are *not* the held-out real row's points (so that row is measured like a sampler);
+    ``train`` / ``pixel_train``: the training points of AuthPct; ``train_score``: a seeded
+    subset of fit rows for the train log-likelihood of the gap.
+    """
+
+    latent: DataCopyingTest | None
+    train: np.ndarray
+    train_score: np.ndarray
+    pixel: DataCopyingTest | None = None
+    pixel_train: np.ndarray | None = None
+    pixel_size: int = 16
+
+    def describe(self) -> dict:
+        out = {"ct": None if self.latent is None else (f"C_T (Meehan et al. 2020, as dgm-eval): {self.latent.n_cells} k-means cells of the fit rows after PCA to"
+                      f" {self.latent.n_components} dimensions; cells with more than {self.latent.min_generated} samples;"
+                      f" {self.latent.n_heldout_} held-out rows outside the held-out real row"),
+               "authpct": f"AuthPct (Alaa et al. 2022) against {len(self.train)} fit rows",
+               "loglik_gap": f"mean log-likelihood of {len(self.train_score)} seeded fit rows minus heldout_loglik"}
+        if self.pixel is not None:
+            out["pixel"] = (f"the same on decoded images area-averaged to {self.pixel_size}x{self.pixel_size}:"
+                            f" {len(self.pixel_train)} decoded fit rows, {self.pixel.n_heldout_} decoded held-out rows")
+        return out
+
+    def row(self, samples, region=None, heldout_loglik=None, images=None) -> dict:
+        """The :data:`MEMORISATION_COLUMNS` of one sampler's samples (and decoded images, with a model)."""
+        out = dict.fromkeys(MEMORISATION_COLUMNS)
+        out["authpct"] = authpct(samples, self.train)
+        if self.latent is not None:
+            ct = self.latent.score(samples)
+            out.update(ct=_nan_none(ct.statistic), ct_pvalue=_nan_none(ct.p_value), ct_cells=ct.n_cells_used)
+        if region is not None and getattr(region, "has_density", False) and len(self.train_score):
+            tr = float(np.mean(region.score_samples(self.train_score)))
+            if math.isfinite(tr):
+                out["train_loglik"] = tr
+                if heldout_loglik is not None:
+                    out["loglik_gap"] = tr - float(heldout_loglik)
+        if self.pixel is not None and images is not None:
+            from ._model import pixel_features
+
+            feats = pixel_features(images, self.pixel_size)
+            pct = self.pixel.score(feats)
+            out.update(pixel_ct=_nan_none(pct.statistic), pixel_ct_pvalue=_nan_none(pct.p_value),
+                       pixel_ct_cells=pct.n_cells_used, pixel_authpct=authpct(feats, self.pixel_train))
+        return out
+
+
+def _nan_none(v):
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def prepare_memorisation(data, model=None, *, seed: int = 0, pixel_size: int = 16, max_heldout: int = 2000,
+                         max_train_score: int = 2000, n_cells: int = 10) -> MemorisationReference:
+    """Fit the C_T cells and pick the reference rows for :func:`~latentlab.metrics.compare_samplers` (its ``_Data``, ``_Model``)."""
+    rng = np.random.default_rng((seed, 21))
+    held = np.setdiff1d(data.held_rows, data.real_rows) if data.real_rows is not None else np.asarray(data.held_rows)
+    if len(held) > max_heldout:
+        held = np.sort(rng.choice(held, max_heldout, replace=False))
+    Zheld = np.asarray(data.Z[held], dtype=np.float64) if len(held) else data.Zfit[:0]
+    latent = None  # without held-out rows (tiny stores) C_T has no reference
+    if len(Zheld) >= 2:
+        latent = DataCopyingTest(n_cells=min(n_cells, max(1, len(data.Zfit) // 20)), random_state=seed).fit(data.Zfit, Zheld)
+    score_rows = data.Zfit if len(data.Zfit) <= max_train_score else data.Zfit[np.sort(rng.choice(len(data.Zfit), max_train_score, replace=False))]
+    ref = MemorisationReference(latent, data.Zfit, score_rows, pixel_size=pixel_size)
+    if model is not None and len(model.fit_pix) >= 2 and len(Zheld) >= 2:
+        from ._model import pixel_features
+
+        held_pix = pixel_features(model.ae.decode(Zheld.astype(np.float32)), pixel_size)
+        ref.pixel = DataCopyingTest(n_cells=min(n_cells, max(1, len(model.fit_pix) // 20)), random_state=seed).fit(model.fit_pix, held_pix)
+        ref.pixel_train = model.fit_pix
+    return ref
+
+
+def store_memorisation_scores(store, region, samples, *, max_heldout: int = 2000, seed: int = 0) -> dict:
+    """:func:`memorisation_scores` of ``samples`` against the rows ``region`` was fitted on and the store's held-out rows.
+
+    The fit rows are the partition recorded at fit time (``fit_store_``); the held-out
+    rows come from :func:`~latentlab.regions.split_rows` (at most ``max_heldout``, seeded).
+    Used by ``latentlab sample --save-z`` to store one score per sample.
+    """
+    from ..regions import split_rows
+    from ..store import open_store
+
+    with open_store(store) as s:
+        used = (getattr(region, "fit_store_", None) or {}).get("partition") or getattr(region, "fit_partition_", "all")
+        fit = s.selection(used) if used in ("train", "val", "test") and s.partition is not None else np.arange(s.n)
+        _, held, _ = split_rows(s, partition=used if used in ("train", "val", "test") else "train", seed=seed)
+        held = np.setdiff1d(held, fit)
+        if len(held) > max_heldout:
+            held = np.sort(np.random.default_rng(seed).choice(held, max_heldout, replace=False))
+        if len(fit) < 2 or len(held) < 1:
+            raise LatentlabError(f"{s.path}: per-sample memorisation scores need fit rows and held-out rows")
+        train = np.asarray(s.z[np.sort(fit)], dtype=np.float64)
+        heldout = np.asarray(s.z[held], dtype=np.float64)
+    return memorisation_scores(samples, train, heldout)
+
+
+__all__ += ["store_memorisation_scores"]
