@@ -137,6 +137,25 @@ class _Pairs:
         self.dataset = Dataset()
 
 
+def _Budget(seconds, stop):
+    """A callback that ends training after the epoch that passes ``seconds``, restoring the early stopper's best weights."""
+    import time
+
+    import keras
+
+    class Budget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.perf_counter() - self.start > seconds and not self.model.stop_training:
+                self.model.stop_training = True
+                if stop.best_weights is not None:
+                    self.model.set_weights(stop.best_weights)
+
+    return Budget()
+
+
 def _pairs(x1, rng):
     x0 = rng.standard_normal(x1.shape).astype(np.float32)
     t = rng.uniform(size=(len(x1), 1)).astype(np.float32)
@@ -169,6 +188,10 @@ class FlowMatchingRegion(DensityRegion):
         Hutchinson probes per point.
     temperature : float, default 1.0
         Samples start from N(0, T² I) (the density is that of T = 1).
+    max_seconds : float, optional
+        Stop training after the epoch that passes this wall-clock budget (the best
+        held-out weights so far are kept). A budget makes the number of epochs depend
+        on the machine, so the fit is reproducible only without one (the default).
     random_state : int, default 0
         Seeds the network's initial weights, the training noise, and the probes.
 
@@ -203,6 +226,7 @@ class FlowMatchingRegion(DensityRegion):
         "trace": [StrOptions({"hutchinson", "exact"})],
         "n_probes": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "max_seconds": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
     _custom_objects = staticmethod(_custom_objects)
@@ -210,7 +234,8 @@ class FlowMatchingRegion(DensityRegion):
 
     def __init__(self, width: int = 512, n_blocks: int = 4, epochs: int = 40, batch_size: int = 512,
                  learning_rate: float = 1e-3, patience: int = 5, n_steps: int = 32, score_steps: int = 16,
-                 trace: str = "hutchinson", n_probes: int = 2, temperature: float = 1.0, random_state: int = 0):
+                 trace: str = "hutchinson", n_probes: int = 2, temperature: float = 1.0, max_seconds: float | None = None,
+                 random_state: int = 0):
         self.width = width
         self.n_blocks = n_blocks
         self.epochs = epochs
@@ -222,6 +247,7 @@ class FlowMatchingRegion(DensityRegion):
         self.trace = trace
         self.n_probes = n_probes
         self.temperature = temperature
+        self.max_seconds = max_seconds
         self.random_state = random_state
 
     # -- whitening ------------------------------------------------------------
@@ -256,7 +282,10 @@ class FlowMatchingRegion(DensityRegion):
             report = keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda e, logs: bar.advance(1, **{k: float(v) for k, v in logs.items() if "loss" in k}))
             stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.patience), restore_best_weights=True)
-            hist = model.fit(data, validation_data=validation, epochs=int(self.epochs), verbose=0, callbacks=[stop, report])
+            callbacks = [stop, report]
+            if self.max_seconds is not None:
+                callbacks.append(_Budget(float(self.max_seconds), stop))
+            hist = model.fit(data, validation_data=validation, epochs=int(self.epochs), verbose=0, callbacks=callbacks)
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.epochs_ = len(self.history_["loss"])
         self.velocity_ = model
