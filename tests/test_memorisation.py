@@ -208,3 +208,17 @@ def test_save_z_stores_per_sample_memorisation_scores(planted, tmp_path):
         assert f["memorisation/near_copy"][:].mean() > 0.9 and f["memorisation/authentic"][:].mean() < 0.1
     with pytest.raises(LatentlabError):
         save_samples_store(result, path, scores=scores)  # never replaced without overwrite
+
+
+def test_scores_of_a_region_fitted_on_every_row_need_no_heldout_rows(tmp_path):
+    from latentlab import write_store
+    from latentlab.metrics import store_memorisation_scores
+    from latentlab.regions import fit_region
+
+    Z = np.random.default_rng(8).normal(size=(100, 3)).astype(np.float32)
+    store = write_store(tmp_path / "z.h5", Z)  # no partition: the region is fitted on all rows
+    mnd = fit_region("mnd", store)
+    z = mnd.sample(10, random_state=0)
+    scores = store_memorisation_scores(store, mnd, z)
+    assert set(scores) == {"nearest_train_distance", "authentic"}
+    np.testing.assert_allclose(scores["nearest_train_distance"], cdist(z, Z.astype(np.float64)).min(axis=1), rtol=1e-6)

@@ -404,7 +404,9 @@ def store_memorisation_scores(store, region, samples, *, max_heldout: int = 2000
 
     The fit rows are the partition recorded at fit time (``fit_store_``); the held-out
     rows come from :func:`~latentlab.regions.split_rows` (at most ``max_heldout``, seeded).
-    Used by ``latentlab sample --save-z`` to store one score per sample.
+    Used by ``latentlab sample --save-z`` to store one score per sample. A region fitted
+    on every row has no held-out rows: then only ``nearest_train_distance`` and
+    ``authentic`` are returned (and nothing for fewer than 2 fit rows).
     """
     from ..regions import split_rows
     from ..store import open_store
@@ -416,10 +418,13 @@ def store_memorisation_scores(store, region, samples, *, max_heldout: int = 2000
         held = np.setdiff1d(held, fit)
         if len(held) > max_heldout:
             held = np.sort(np.random.default_rng(seed).choice(held, max_heldout, replace=False))
-        if len(fit) < 2 or len(held) < 1:
-            raise LatentlabError(f"{s.path}: per-sample memorisation scores need fit rows and held-out rows")
+        if len(fit) < 2:
+            return {}
         train = np.asarray(s.z[np.sort(fit)], dtype=np.float64)
         heldout = np.asarray(s.z[held], dtype=np.float64)
+    if not len(heldout):  # fitted on every row: nothing unseen to compare with, so only the training-side scores
+        gen = _points(samples, "generated points", train.shape[1])
+        return {"nearest_train_distance": _nearest(gen, train)[0], "authentic": authentic(gen, train)}
     return memorisation_scores(samples, train, heldout)
 
 
