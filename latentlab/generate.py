@@ -236,12 +236,18 @@ def save_images(result: GeneratedImages, directory, *, prefix: str = "sample", o
     return out
 
 
-def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = False) -> Path:
+def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = False, scores: dict | None = None) -> Path:
     """Write sampled z-points as a z-store; the sampler goes into the root attrs.
 
     An existing file at ``path`` is replaced only with ``overwrite=True``.
+    ``scores`` (name → one value per sample, e.g.
+    :func:`~latentlab.metrics.store_memorisation_scores`) are written as
+    ``/memorisation/<name>`` datasets in the same atomic write.
     """
     from .store import write_store
+
+    if scores:
+        return _save_with_scores(result, Path(path), overwrite, scores)
 
     attrs = {
         "dataset": "samples",
@@ -255,6 +261,29 @@ def save_samples_store(result: GeneratedImages, path, *, overwrite: bool = False
 
 
 __all__.append("save_samples_store")
+
+
+def _save_with_scores(result, path: Path, overwrite: bool, scores: dict) -> Path:
+    import h5py
+
+    from ._io import atomic_path
+
+    if path.exists() and not overwrite:
+        raise LatentlabError(f"{path}: already exists (use --overwrite to replace it)")
+    with atomic_path(path) as tmp:
+        save_samples_store(result, tmp, overwrite=True)
+        with h5py.File(tmp, "a") as f:
+            group = f.create_group("memorisation")
+            group.attrs["description"] = (
+                "per-sample memorisation scores against the fit rows and held-out rows of the source store: "
+                "nearest_train_distance, novelty_ratio (over the held-out median), near_copy (below the held-out "
+                "5th percentile), authentic (AuthPct's rule, Alaa et al. 2022)")
+            for name, values in scores.items():
+                arr = np.asarray(values)
+                if len(arr) != len(result.z):
+                    raise LatentlabError(f"memorisation score {name!r}: {len(arr)} values for {len(result.z)} samples")
+                group.create_dataset(name, data=arr.astype(np.int8 if arr.dtype == bool else np.float32))
+    return path
 
 
 def _frame(store, axes: str, partition, region_file=None):

@@ -51,7 +51,7 @@ def _grid_integral(region, lo, hi, m=401):
 
 
 # --- every region --------------------------------------------------------------
-ALL = [n for n in REGIONS if n not in ("fragment", "bgmm", "flow")]  # flow: its own test (trains a Keras model)
+ALL = [n for n in REGIONS if n not in ("fragment", "bgmm", "flow", "flow-matching")]  # flow, flow-matching: their own tests (train a Keras model)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -191,7 +191,10 @@ def sample(
     if save_region is not None:
         typer.echo(f"wrote {_save_region(result.region, save_region, overwrite=overwrite)}")
     if save_z is not None:
-        typer.echo(f"wrote {save_samples_store(result, save_z, overwrite=overwrite)}")
+        from ..metrics._memorisation import store_memorisation_scores
+
+        scores = store_memorisation_scores(z, result.region, result.z)  # one memorisation score set per sample
+        typer.echo(f"wrote {save_samples_store(result, save_z, overwrite=overwrite, scores=scores)}")
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._errors import LatentlabError
 from .._io import write_json, write_text
+from ._memorisation import MEMORISATION_COLUMNS, prepare_memorisation
 from ._model import fid_from_features, inception_features, pixel_features, reencoding_consistency
 from ._prdc import bootstrap_interval, knn_radii, nearest_distance, novelty, on_data_fraction, prdc
 
@@ -64,6 +65,7 @@ CSV_COLUMNS = [
     "fit_seconds",
     "seconds",
 ]
+CSV_COLUMNS += MEMORISATION_COLUMNS  # C_T, AuthPct, train log-likelihood and its gap (latentlab.metrics._memorisation)
 
 #: The name of the row of real held-out points (the ceiling of every metric).
 HELDOUT_ROW = "held-out real"
@@ -415,6 +417,7 @@ def compare_samplers(
     model = _load_model(data, model_dir=model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
                         use_model=use_model, inception_weights=inception_weights, pixel_size=pixel_size,
                         max_pixel_fit=10_000, seed=seed)
+    memorisation = prepare_memorisation(data, model, seed=seed, pixel_size=pixel_size)
     rows, descs, grids, skipped = [], {}, {}, {}
     jobs = ([HELDOUT_ROW] if data.real_rows is not None else []) + regions + list(files)
     if data.real_rows is None:
@@ -441,11 +444,13 @@ def compare_samplers(
             grids[name] = imgs[:grid_n]
             if save_images is not None:
                 _save_sample_images(imgs, Path(save_images) / _folder_name(name))
+        row.update(memorisation.row(S, region, row["heldout_loglik"], imgs if model is not None else None))
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         descs[name] = region.describe() if region is not None else {"region": HELDOUT_ROW, "rows": "held-out, not in the reference"}
     settings = _settings(data, store, model, n=n, seed=seed, k=k, quantile=quantile, partition=partition,
                          pixel_size=pixel_size, frag_path=frag_path, n_boot=n_boot, files=files)
+    settings["memorisation"] = memorisation.describe()
     result = CompareResult(rows, descs, settings, grids=grids, skipped=skipped)
     result.settings["seconds"] = time.perf_counter() - t_all
     if out_dir is not None:

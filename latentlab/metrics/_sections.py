@@ -64,6 +64,7 @@ def samplers_section(ctx):
         f"percentile. The row \u201cheld-out real\u201d (when present) is real unseen data measured like a sampler: the ceiling."
     )
     body += table_html(rows, heads, floatfmt=".3g")
+    body += _fidelity_novelty_likelihood(result)
     if "samplers_png" in result.files:
         body += png_html(result.files["samplers_png"], "Decoded samples from each region of latent space, one grid per sampler.")
     if "metrics_png" in result.files:
@@ -78,3 +79,40 @@ def samplers_section(ctx):
         body += paragraph(f"Sampler {name} was skipped: {why}")
     body += paragraph(f"Files: {out / 'compare.json'}, {out / 'compare.csv'}.")
     return Section("Sampling regions", body, data=result.to_dict())
+
+
+#: (group, key, heading) of the per-region summary: fidelity, novelty (memorisation), likelihood
+_GROUPS = [
+    ("fidelity", "precision", "precision"),
+    ("fidelity", "density", "density"),
+    ("fidelity", "coverage", "coverage"),
+    ("novelty", "ct", "C_T"),
+    ("novelty", "ct_pvalue", "C_T p (copying)"),
+    ("novelty", "authpct", "AuthPct %"),
+    ("novelty", "near_copies", "near copies"),
+    ("novelty", "pixel_ct", "pixel C_T"),
+    ("novelty", "pixel_authpct", "pixel AuthPct %"),
+    ("likelihood", "heldout_loglik", "held-out log-lik"),
+    ("likelihood", "loglik_gap", "gap (train − held-out)"),
+]
+
+
+def _fidelity_novelty_likelihood(result) -> str:
+    """One table per region: fidelity (PRDC), novelty (C_T, AuthPct, near copies), likelihood (held-out, gap)."""
+    from ..report import paragraph, table_html
+
+    cols = [(g, c, h) for g, c, h in _GROUPS if any(r.get(c) is not None for r in result.rows)]
+    if not any(c in ("ct", "authpct") for _, c, _ in cols):
+        return ""
+    heads = ["sampler"] + [f"{g}: {h}" for g, _, h in cols]
+    rows = [[r["sampler"]] + [("-" if r.get(c) is None else r[c]) for _, c, _ in cols] for r in result.rows]
+    text = paragraph(
+        "Fidelity, novelty and likelihood side by side, with the held-out real row as the reference. "
+        "C_T (Meehan et al. 2020, as dgm-eval): per k-means cell of the training points (after PCA), a Mann-Whitney "
+        "test of the samples' against held-out real points' distances to their nearest training point, combined by "
+        "cell mass: negative = closer to training than unseen data (copying), about 0 for real data; the p-value is "
+        "one-sided toward copying. AuthPct (Alaa et al. 2022): share of samples farther from their nearest training "
+        "point than that point's own nearest training neighbour. Gap: mean log-likelihood of training rows minus "
+        "held-out rows (large = the density memorises)."
+    )
+    return text + table_html(rows, heads, floatfmt=".3g")

@@ -11,6 +11,7 @@ from ._ellipsoid import *  # noqa: F401,F403
 from ._density import *  # noqa: F401,F403
 from ._clusters import *  # noqa: F401,F403
 from ._flow import *  # noqa: F401,F403
+from ._flow_matching import *  # noqa: F401,F403
 from ._progress import show_progress  # noqa: F401
 from ._fragment import *  # noqa: F401,F403
 from ._registry import *  # noqa: F401,F403

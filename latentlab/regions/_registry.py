@@ -15,6 +15,7 @@ from ._clusters import ClusterEllipsoidRegion
 from ._density import GMMRegion, KDERegion
 from ._ellipsoid import EllipsoidRegion, PlanesRegion
 from ._flow import FlowRegion
+from ._flow_matching import FlowMatchingRegion
 from ._fragment import FragmentRegion, read_fragment_labels
 from ._simple import BallRegion, CubeRegion, MNDRegion, NormalRegion
 
@@ -45,6 +46,7 @@ REGIONS: dict[str, tuple[type[BaseRegion], dict]] = {
     "kde": (KDERegion, {}),
     "cluster-ellipsoid": (ClusterEllipsoidRegion, {}),
     "flow": (FlowRegion, {}),
+    "flow-matching": (FlowMatchingRegion, {}),
     "fragment": (FragmentRegion, {}),
 }
 
