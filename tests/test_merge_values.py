@@ -1,0 +1,190 @@
+"""Merged moments and PCA equal one fit on all rows, for blocks whose shift is far from their mean.
+
+Every block here is larger than the rows a shift is taken from (1,024) and its mean drifts, so a
+block's sums about its own shift have a large first moment and re-centring (``Moments.recentred``)
+needs every cross term of the binomial expansion. The expected values are numpy / scipy /
+scikit-learn on the concatenated rows, never latentlab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.decomposition import PCA
+
+from latentlab import write_store
+from latentlab.analysis import LatentPCA, fit_pca
+from latentlab.analysis._streaming import Moments
+from latentlab.store import merge_stores
+
+D = 6
+
+
+def _drifting(n: int, seed: int, offset: float) -> np.ndarray:
+    """Rows whose mean moves linearly along the block (and between blocks), correlated columns."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(D, D))
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    drift = np.linspace(1.0, 4.0, D) * (offset + 6.0 * t)
+    return rng.normal(size=(n, D)) @ mix * 0.7 + drift + rng.exponential(size=(n, D)) ** 2
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    # several sizes: two of 3,000 rows (the case that surfaced the bug), unequal ones, and a tiny one
+    sizes = [3000, 3000, 1500, 4100, 7]
+    return [_drifting(n, seed, offset) for seed, (n, offset) in enumerate(zip(sizes, [0.0, 3.0, -5.0, 9.0, 20.0]))]
+
+
+def _reference(rows):
+    ref = PCA().fit(rows)
+    return ref.explained_variance_, ref.components_, rows.mean(axis=0)
+
+
+def _assert_same_axes(pca, rows, rtol=1e-9):
+    w, comps, mean = _reference(rows)
+    np.testing.assert_allclose(pca.eigenvalues_, w, rtol=rtol, atol=1e-9 * w[0])
+    np.testing.assert_allclose(pca.mean_, mean, rtol=1e-12, atol=1e-12)
+    # same axes up to sign (sign conventions are tested separately in test_pca.py)
+    np.testing.assert_allclose(np.abs(np.sum(pca.components_ * comps, axis=1)), 1.0, atol=1e-8)
+    assert pca.n_samples_ == len(rows)
+    assert pca.total_variance_ == pytest.approx(np.trace(np.cov(rows.T)), rel=1e-10)
+
+
+def _moments(rows, shift, **kw):
+    m = Moments(shift, **kw)
+    m.update(rows)
+    return m
+
+
+@pytest.mark.parametrize("shift_of", ["first_rows", "zero", "far"])
+def test_recentred_equals_sums_about_the_new_shift(blocks, shift_of):
+    rows = blocks[0]
+    old = {"first_rows": rows[:1024].mean(axis=0), "zero": np.zeros(D), "far": np.full(D, -40.0)}[shift_of]
+    new = rows[-1000:].mean(axis=0) + 0.25
+    moved = _moments(rows, old, cross=True, higher=True).recentred(new)
+    c = rows - new
+    np.testing.assert_allclose(moved.shift, new)
+    assert moved.n == len(rows)
+    np.testing.assert_allclose(moved.s1, c.sum(axis=0), rtol=1e-10, atol=1e-7)
+    np.testing.assert_allclose(moved.s2, (c**2).sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(moved.s3, (c**3).sum(axis=0), rtol=1e-9, atol=1e-6 * np.abs(c**3).sum())
+    np.testing.assert_allclose(moved.s4, (c**4).sum(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(moved.cross, c.T @ c, rtol=1e-10, atol=1e-8 * np.abs(c.T @ c).max())
+    np.testing.assert_array_equal(moved.min, rows.min(axis=0))
+    np.testing.assert_array_equal(moved.max, rows.max(axis=0))
+
+
+def test_moments_merge_of_blocks_with_their_own_shifts_equals_all_rows(blocks):
+    rows = np.concatenate(blocks)
+    merged = None
+    for b in blocks:
+        m = _moments(b, b[: min(len(b), 1024)].mean(axis=0), cross=True, higher=True)
+        merged = m if merged is None else merged.merge(m)
+    assert merged.n == len(rows)
+    np.testing.assert_allclose(merged.mean, rows.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(merged.var(), rows.var(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(merged.var(ddof=1), rows.var(axis=0, ddof=1), rtol=1e-10)
+    np.testing.assert_allclose(merged.std(ddof=1), rows.std(axis=0, ddof=1), rtol=1e-10)
+    np.testing.assert_allclose(merged.cov(), np.cov(rows.T), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(merged.cov(ddof=0), np.cov(rows.T, ddof=0), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(merged.skewness(), scipy.stats.skew(rows), rtol=1e-8)
+    np.testing.assert_allclose(merged.kurtosis(), scipy.stats.kurtosis(rows), rtol=1e-8)
+    np.testing.assert_array_equal(merged.min, rows.min(axis=0))
+    np.testing.assert_array_equal(merged.max, rows.max(axis=0))
+    # merging is symmetric: the other order gives the same statistics
+    rev = None
+    for b in blocks[::-1]:
+        m = _moments(b, b[:1024].mean(axis=0), cross=True, higher=True)
+        rev = m if rev is None else rev.merge(m)
+    np.testing.assert_allclose(rev.cov(), merged.cov(), rtol=1e-9, atol=1e-10)
+
+
+def test_moments_without_cross_products_merge_too(blocks):
+    a, b = blocks[0], blocks[3]
+    merged = _moments(a, a[:10].mean(axis=0)).merge(_moments(b, np.zeros(D)))
+    rows = np.concatenate([a, b])
+    assert merged.cross is None and merged.s3 is None
+    np.testing.assert_allclose(merged.var(), rows.var(axis=0), rtol=1e-10)
+
+
+def test_one_row_and_constant_columns():
+    m = _moments(np.array([[1.0, 2.0]]), np.zeros(2), higher=True)
+    np.testing.assert_array_equal(m.var(), [0.0, 0.0])
+    np.testing.assert_array_equal(m.var(ddof=1), [0.0, 0.0])  # n - ddof floored at 1
+    const = _moments(np.full((5, 2), 3.0), np.zeros(2), higher=True)
+    np.testing.assert_array_equal(const.skewness(), [0.0, 0.0])
+    np.testing.assert_array_equal(const.kurtosis(), [0.0, 0.0])
+    assert not _moments(np.empty((0, 2)), np.zeros(2)).n
+
+
+@pytest.mark.parametrize("sizes", [(3000, 3000), (3000, 1500, 4100), (1200, 7)])
+def test_latentpca_merge_equals_one_fit_on_all_rows(blocks, sizes):
+    parts = [_drifting(n, 10 + i, 4.0 * i) for i, n in enumerate(sizes)]
+    fits = [LatentPCA().partial_fit(p) for p in parts]
+    merged = fits[0]
+    for f in fits[1:]:
+        merged = merged.merge(f)
+    _assert_same_axes(merged, np.concatenate(parts))
+
+
+def test_partial_fit_over_blocks_of_several_sizes(blocks):
+    pca = LatentPCA()
+    for b in blocks:
+        pca.partial_fit(b)
+    _assert_same_axes(pca, np.concatenate(blocks))
+
+
+def test_n_components_for_is_exact():
+    # A two-level factorial design: the 64 sign patterns of columns with half-ranges 1, 4, 1, 2, 1, 2 have an
+    # exactly diagonal covariance, eigenvalues (16, 4, 4, 1, 1, 1) * 64/63, so the cumulative explained
+    # fractions are exactly 16/27, 20/27, 24/27, 25/27, 26/27, 1 (up to rounding of the last bit).
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * D, indexing="ij")).reshape(D, -1).T
+    z = signs * [1.0, 4.0, 1.0, 2.0, 1.0, 2.0] + 3.0
+    pca = LatentPCA().fit(z)
+    lam = np.array([16.0, 4.0, 4.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(pca.eigenvalues_, lam * 64 / 63, rtol=1e-14)
+    np.testing.assert_allclose(np.abs(pca.components_[0]), [0, 1, 0, 0, 0, 0], atol=1e-14)
+    cum = np.cumsum(lam) / lam.sum()
+    for k, f in enumerate(cum[:-1], start=1):
+        assert pca.n_components_for(f) == k  # reaching the fraction exactly is enough
+        assert pca.n_components_for(f + 1e-9) == k + 1
+        assert pca.n_components_for(f - 1e-9) == k
+    assert pca.n_components_for(1.0) == D
+    assert pca.n_components_for(1e-9) == 1
+    np.testing.assert_allclose(pca.explained_variance_ratio_, lam / lam.sum(), rtol=1e-14)
+    np.testing.assert_allclose(pca.semi_axes(2.0), 2 * np.sqrt(lam * 64 / 63), rtol=1e-14)
+    np.testing.assert_allclose(pca.semi_axes(), np.sqrt(lam * 64 / 63), rtol=1e-14)
+    two = LatentPCA(n_components=2).fit(z)
+    assert two.n_components_for(cum[1]) == 2 and two.n_components_for(cum[1] + 1e-9) is None
+
+
+def test_dask_engine_on_drifting_rows_equals_one_fit(blocks, tmp_path):
+    pytest.importorskip("dask")
+    rows = np.concatenate(blocks).astype(np.float32)  # the store holds float32
+    path = write_store(tmp_path / "z.h5", rows, chunk_rows=1000)
+    for chunk_rows in (3000, 1700):
+        pca = fit_pca(path, engine="dask", scheduler="threads", chunk_rows=chunk_rows)
+        _assert_same_axes(pca, rows.astype(np.float64))
+
+
+def test_sharded_stores_merged_equal_one_fit(blocks, tmp_path):
+    """Shards of unequal size written separately, merged with ``merge_stores``, fitted once and per shard."""
+    rows = np.concatenate(blocks[:4]).astype(np.float32)
+    bounds = np.cumsum([0] + [len(b) for b in blocks[:4]])
+    parts = []
+    for i in range(4):
+        start, stop = int(bounds[i]), int(bounds[i + 1])
+        attrs = {"shard_index": i, "shard_count": 4, "shard_start": start, "shard_stop": stop,
+                 "source_rows": int(bounds[-1])}
+        parts.append(write_store(tmp_path / f"part{i}.h5", rows[start:stop], ids=[str(j) for j in range(start, stop)],
+                                 attrs=attrs))
+    merged_path = merge_stores(parts[::-1], tmp_path / "merged.h5")
+    expected = rows.astype(np.float64)
+    _assert_same_axes(fit_pca(merged_path, chunk_rows=3000), expected)
+    per_shard = [fit_pca(p) for p in parts]
+    combined = per_shard[0]
+    for f in per_shard[1:]:
+        combined = combined.merge(f)
+    _assert_same_axes(combined, expected)
