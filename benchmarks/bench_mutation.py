@@ -59,6 +59,15 @@ MODULES: dict[str, tuple[str, list[str]]] = {
 # The reason for each is in docs/testing.md, "Equivalent mutants".
 EQUIVALENT: set[tuple[str, str, str]] = set()
 
+# String literals here are messages, labels and dict keys; "XX"-wrapping or re-casing them tests the
+# wording, not the numbers (a changed key is caught by the JSON round-trip tests anyway). Dropping
+# that one operator cuts the mutant count by about a third.
+_RUN_WITHOUT_STRING_MUTANTS = (
+    "import sys; import mutmut.mutation.mutators as m; "
+    "m.mutation_operators[:] = [op for op in m.mutation_operators if op[1] is not m.operator_string]; "
+    "from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()"
+)
+
 KILLED = {1, 3, 36, -24, 24, 152, 255, -11, -9}
 SURVIVED = {0}
 NO_TESTS = {5, 33}
@@ -113,8 +122,8 @@ def run_module(key: str, jobs: int, workroot: Path) -> dict:
     t0 = time.perf_counter()
     log = work / "mutmut.log"
     with open(log, "w") as fh:
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)], cwd=work, env=env,
-                       stdout=fh, stderr=subprocess.STDOUT)
+        subprocess.run([sys.executable, "-c", _RUN_WITHOUT_STRING_MUTANTS, "run", "--max-children", str(jobs)],
+                       cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - t0
     meta = work / "mutants" / (source + ".meta")
     if not meta.exists():
