@@ -188,3 +188,95 @@ def test_sharded_stores_merged_equal_one_fit(blocks, tmp_path):
     for f in per_shard[1:]:
         combined = combined.merge(f)
     _assert_same_axes(combined, expected)
+
+
+def test_recentred_moments_keep_accumulating(blocks):
+    """A re-centred accumulator is a full one: more rows folded into it give the sums of all rows."""
+    a, b = blocks[0], blocks[2]
+    moved = _moments(a, a[:1024].mean(axis=0), cross=True, higher=True).recentred(np.zeros(D))
+    assert moved.cross_wanted and moved.higher
+    moved.update(b)
+    rows = np.concatenate([a, b])
+    for key, power in (("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)):
+        np.testing.assert_allclose(getattr(moved, key), (rows**power).sum(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(moved.cross, rows.T @ rows, rtol=1e-9)
+    fresh = moved.empty()
+    assert fresh.n == 0 and fresh.cross is not None and fresh.s3 is not None
+    np.testing.assert_array_equal(fresh.shift, np.zeros(D))
+
+
+def test_histograms_merge_equals_one_histogram(blocks):
+    from latentlab.analysis._streaming import Histograms, Norm
+
+    rows = np.concatenate(blocks[:3])
+    r = np.sqrt(np.einsum("ij,ij->i", rows, rows))  # bit-identical to the streamed norms (no ulp at the edges)
+    edges = np.linspace(np.quantile(r, 0.05), np.quantile(r, 0.95), 21)  # some values below and above
+    parts = []
+    for b in blocks[:3]:
+        h = Histograms([edges], Norm())
+        h.update(b)
+        parts.append(h)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    np.testing.assert_array_equal(merged.counts[0], np.histogram(r, bins=edges)[0])
+    assert merged.below[0] == np.sum(r < edges[0]) and merged.above[0] == np.sum(r > edges[-1])
+    assert merged.n == len(r)
+    assert merged.s1[0] == pytest.approx(r.sum(), rel=1e-12) and merged.s2[0] == pytest.approx((r**2).sum(), rel=1e-12)
+    assert merged.min[0] == r.min() and merged.max[0] == r.max()
+    np.testing.assert_array_equal(merged.edges, parts[0].edges)
+    centred = Norm(rows.mean(0))(rows)
+    np.testing.assert_allclose(centred, np.linalg.norm(rows - rows.mean(0), axis=1), rtol=1e-12)
+
+
+def test_row_sample_merge_gathers_the_listed_rows_in_order(blocks):
+    from latentlab.analysis._streaming import RowSample
+
+    rows = np.concatenate(blocks[:2])
+    want = np.array([3, 10, 2999, 3000, 5500])
+    first, second = RowSample(want), RowSample(want)
+    first.update(rows[3000:], np.arange(3000, 6000))  # the later block first: the result is still by index
+    second.update(rows[:3000], np.arange(3000))
+    idx, got = first.merge(second).result(D)
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(got, rows[want])
+    idx0, got0 = RowSample(want).result(D)
+    assert idx0.shape == (0,) and got0.shape == (0, D)
+
+
+def test_mahalanobis_and_range_product_accumulators(blocks):
+    from latentlab.analysis._streaming import Mahalanobis2, RangeProduct
+
+    rows = np.concatenate(blocks[:2])
+    mean, cov = rows.mean(0), np.cov(rows.T)
+    w, v = np.linalg.eigh(cov)
+    d2 = Mahalanobis2(mean, v / np.sqrt(w))(rows)
+    np.testing.assert_allclose(d2, np.einsum("ij,jk,ik->i", rows - mean, np.linalg.inv(cov), rows - mean), rtol=1e-8)
+    q = np.linalg.qr(np.random.default_rng(0).normal(size=(D, 3)))[0]
+    a, b = RangeProduct(mean, q), RangeProduct(mean, q)
+    a.update(blocks[0])
+    b.update(blocks[1])
+    both = a.merge(b)
+    c = rows - mean
+    np.testing.assert_allclose(both.xtxq, c.T @ (c @ q), rtol=1e-9)
+    np.testing.assert_allclose(both.qtxtxq, (c @ q).T @ (c @ q), rtol=1e-9)
+    assert not both.empty().xtxq.any() and both.empty().q is not None
+
+
+def test_sample_index_is_seeded_sorted_and_within_the_partition(tmp_path):
+    from latentlab import open_store
+    from latentlab.analysis._streaming import open_passes, sample_index
+
+    part = np.arange(60) % 3
+    store = write_store(tmp_path / "z.h5", np.arange(120.0).reshape(60, 2), partition=part)
+    val = np.flatnonzero(part == 1)
+    with open_store(store) as s:
+        a = sample_index(s, 10, partition="val", seed=1)
+        assert len(a) == 10 and set(a) <= set(val) and np.all(np.diff(a) > 0)
+        np.testing.assert_array_equal(a, sample_index(s, 10, partition="val", seed=1))
+        assert not np.array_equal(a, sample_index(s, 10, partition="val", seed=2))
+        np.testing.assert_array_equal(sample_index(s, 20, partition="val"), val)  # as many as there are: all
+        np.testing.assert_array_equal(sample_index(s, 100), np.arange(60))
+        everywhere = sample_index(s, 30, seed=4)
+        assert len(everywhere) == 30 and len(set(everywhere) - set(val)) > 0
+    with open_passes(store, partition="test") as p:
+        picked = p.sample_index(5, seed=3)
+        assert len(picked) == 5 and set(picked) <= set(np.flatnonzero(part == 2))
