@@ -20,6 +20,7 @@ Every other survivor is printed with its diff: write the test that kills it.
 Usage::
 
     python benchmarks/bench_mutation.py [--modules radii prdc ...] [--jobs 2] [--workdir DIR] [--keep]
+    python benchmarks/bench_mutation.py --modules streaming --workdir DIR --recheck   # survivors only, new tests
 
 Needs ``pip install mutmut==3.8.1`` (not a runtime dependency of latentlab).
 The last line is ``mutation_score=S survived=N`` over the modules that ran.
@@ -45,12 +46,13 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES: dict[str, tuple[str, list[str]]] = {
     "radii": ("latentlab/analysis/_radii.py", ["tests/test_radii.py", "tests/test_core_values.py"]),
     "streaming": ("latentlab/analysis/_streaming.py",
-                  ["tests/test_merge_values.py", "tests/test_components.py", "tests/test_radii.py"]),
+                  ["tests/test_merge_values.py", "tests/test_components.py", "tests/test_radii.py",
+                   "tests/test_core_values.py"]),
     "pca": ("latentlab/analysis/_pca.py",
             ["tests/test_pca.py", "tests/test_merge_values.py", "tests/test_core_values.py"]),
     "prdc": ("latentlab/metrics/_prdc.py", ["tests/test_metrics.py", "tests/test_core_values.py"]),
     "ellipsoid": ("latentlab/regions/_ellipsoid.py", ["tests/test_regions.py"]),
-    "clusters": ("latentlab/regions/_clusters.py", ["tests/test_regions.py", "tests/test_core_values.py"]),
+    "clusters": ("latentlab/regions/_clusters.py", ["tests/test_regions.py"]),
     "writer": ("latentlab/store/_writer.py", ["tests/test_store.py", "tests/test_resume_fields.py"]),
     "explore_data": ("latentlab/explore/_data.py", ["tests/test_explore.py"]),
 }
@@ -86,6 +88,10 @@ def _scratch_copy(dest: Path, source: str, tests: list[str]) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     pyproject = re.sub(r'(?m)^addopts = .*$', 'addopts = "-q -p no:nbmake -p no:cacheprovider"', pyproject)
     (dest / "pyproject.toml").write_text(pyproject)
+    _write_setup_cfg(dest, source, tests)
+
+
+def _write_setup_cfg(dest: Path, source: str, tests: list[str]) -> None:
     selection = "\n    ".join(t for t in tests if (ROOT / t).exists())
     (dest / "setup.cfg").write_text(
         "[mutmut]\n"
@@ -110,22 +116,38 @@ def _diff_line(workdir: Path, env: dict, name: str) -> str:
     return _squeeze(added[0]) if added else "", diff
 
 
-def run_module(key: str, jobs: int, workroot: Path) -> dict:
+def _not_killed(meta: Path) -> list[str]:
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return sorted(name for name, code in codes.items() if code not in KILLED)
+
+
+def run_module(key: str, jobs: int, workroot: Path, recheck: bool = False) -> dict:
     source, tests = MODULES[key]
     work = workroot / key
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    _scratch_copy(work, source, tests)
+    meta = work / "mutants" / (source + ".meta")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    names: list[str] = []
+    if recheck and meta.exists():
+        # a finished run's survivors against the current tests (the mutants and the source stay as they were)
+        shutil.rmtree(work / "tests")
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # setup.cfg stays: a changed configuration would make mutmut start over
+        names = _not_killed(meta)
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        _scratch_copy(work, source, tests)
     t0 = time.perf_counter()
-    log = work / "mutmut.log"
-    with open(log, "w") as fh:
-        subprocess.run([sys.executable, "-c", _RUN_WITHOUT_STRING_MUTANTS, "run", "--max-children", str(jobs)],
-                       cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    log = work / ("mutmut-recheck.log" if names else "mutmut.log")
+    if recheck and not names and meta.exists():
+        print(f"{key}: nothing to recheck")
+    else:
+        with open(log, "w") as fh:
+            subprocess.run([sys.executable, "-c", _RUN_WITHOUT_STRING_MUTANTS, "run", "--max-children", str(jobs),
+                            *names], cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - t0
-    meta = work / "mutants" / (source + ".meta")
     if not meta.exists():
         print(f"{key}: mutmut wrote no results; see {log}")
         return {"module": key, "killed": 0, "survived": 0, "equivalent": 0, "no_tests": 0, "seconds": seconds,
@@ -166,13 +188,15 @@ def main(argv=None) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested in parallel (default 2)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch root (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (mutmut browse works there)")
+    parser.add_argument("--recheck", action="store_true",
+                        help="with --workdir of an earlier run: re-test only its surviving mutants against the current tests")
     args = parser.parse_args(argv)
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="latentlab-mutation-"))
     workroot.mkdir(parents=True, exist_ok=True)
     results = []
     try:
         for key in args.modules:
-            results.append(run_module(key, args.jobs, workroot))
+            results.append(run_module(key, args.jobs, workroot, args.recheck))
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workroot, ignore_errors=True)
