@@ -113,6 +113,9 @@ def test_one_row_and_constant_columns():
     m = _moments(np.array([[1.0, 2.0]]), np.zeros(2), higher=True)
     np.testing.assert_array_equal(m.var(), [0.0, 0.0])
     np.testing.assert_array_equal(m.var(ddof=1), [0.0, 0.0])  # n - ddof floored at 1
+    two = _moments(np.array([[0.0, 1.0], [2.0, 1.0]]), np.array([5.0, -3.0]))
+    np.testing.assert_allclose(two.var(ddof=1), [2.0, 0.0], atol=1e-12)  # n - ddof = 1: divided by 1
+    np.testing.assert_allclose(two.var(), [1.0, 0.0], atol=1e-12)
     const = _moments(np.full((5, 2), 3.0), np.zeros(2), higher=True)
     np.testing.assert_array_equal(const.skewness(), [0.0, 0.0])
     np.testing.assert_array_equal(const.kurtosis(), [0.0, 0.0])
