@@ -59,7 +59,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
 
 # Survivors that no test can kill, as (module, function, mutated line with whitespace squeezed).
 # The reason for each is in docs/testing.md, "Equivalent mutants".
-EQUIVALENT: set[tuple[str, str, str]] = set()
+EQUIVALENT: set[tuple[str, str, str]] = {
+    # size == n: a seeded choice of all n rows, sorted, is arange(n), the same rows as the early return
+    ("streaming", "sample_index", "if size > n:"),
+    # numpy's choice tests `replace` for truth: None draws without replacement like False
+    ("streaming", "sample_index", "pick = np.sort(rng.choice(n, size=int(size), replace=None))"),
+}
 
 # String literals here are messages, labels and dict keys; "XX"-wrapping or re-casing them tests the
 # wording, not the numbers (a changed key is caught by the JSON round-trip tests anyway). Dropping
@@ -105,8 +110,10 @@ def _write_setup_cfg(dest: Path, source: str, tests: list[str]) -> None:
 
 def _mutant_function(name: str) -> str:
     # mutmut names a mutant <module path>.x_<function>__mutmut_<n> (methods: xǁClassǁmethod__mutmut_n)
-    tail = name.rsplit(".", 1)[-1]
-    return tail.split("__mutmut_")[0].lstrip("x").replace("ǁ", ".").strip(".")
+    tail = name.rsplit(".", 1)[-1].split("__mutmut_")[0]
+    if tail.startswith("xǁ"):
+        return tail[2:].replace("ǁ", ".")
+    return tail[2:] if tail.startswith("x_") else tail
 
 
 def _diff_line(workdir: Path, env: dict, name: str) -> str:
@@ -118,7 +125,7 @@ def _diff_line(workdir: Path, env: dict, name: str) -> str:
 
 def _not_killed(meta: Path) -> list[str]:
     codes = json.loads(meta.read_text())["exit_code_by_key"]
-    return sorted(name for name, code in codes.items() if code not in KILLED)
+    return sorted(name for name, code in codes.items() if code is not None and code not in KILLED)
 
 
 def run_module(key: str, jobs: int, workroot: Path, recheck: bool = False) -> dict:
