@@ -226,6 +226,14 @@ def test_histograms_merge_equals_one_histogram(blocks):
     assert merged.s1[0] == pytest.approx(r.sum(), rel=1e-12) and merged.s2[0] == pytest.approx((r**2).sum(), rel=1e-12)
     assert merged.min[0] == r.min() and merged.max[0] == r.max()
     np.testing.assert_array_equal(merged.edges, parts[0].edges)
+    # one accumulator fed block after block holds the same as the merge
+    serial = Histograms([edges], Norm())
+    for b in blocks[:3]:
+        serial.update(b)
+    np.testing.assert_array_equal(serial.counts, merged.counts)
+    assert serial.n == merged.n and serial.s1[0] == pytest.approx(merged.s1[0], rel=1e-12)
+    assert serial.s2[0] == pytest.approx(merged.s2[0], rel=1e-12)
+    assert (serial.below[0], serial.above[0]) == (merged.below[0], merged.above[0])
     centred = Norm(rows.mean(0))(rows)
     np.testing.assert_allclose(centred, np.linalg.norm(rows - rows.mean(0), axis=1), rtol=1e-12)
 
@@ -262,6 +270,30 @@ def test_mahalanobis_and_range_product_accumulators(blocks):
     np.testing.assert_allclose(both.xtxq, c.T @ (c @ q), rtol=1e-9)
     np.testing.assert_allclose(both.qtxtxq, (c @ q).T @ (c @ q), rtol=1e-9)
     assert not both.empty().xtxq.any() and both.empty().q is not None
+    # fed block after block (and from an empty copy) it holds the same sums
+    serial = a.empty()
+    serial.update(blocks[0])
+    serial.update(blocks[1])
+    np.testing.assert_allclose(serial.xtxq, both.xtxq, rtol=1e-12)
+    np.testing.assert_allclose(serial.qtxtxq, both.qtxtxq, rtol=1e-12)
+
+
+def test_accumulators_compute_in_float64_from_float32_inputs(blocks):
+    """Means, whiteners and bases given in float32 (as read from a store) are used in float64."""
+    from latentlab.analysis._streaming import Mahalanobis2, RangeProduct
+
+    rows = blocks[0].astype(np.float32)
+    mean = rows.mean(0)  # float32
+    whitener = (np.linalg.inv(np.linalg.cholesky(np.cov(rows.T.astype(np.float64)))).T).astype(np.float32)
+    exact = (rows.astype(np.float64) - mean.astype(np.float64)) @ whitener.astype(np.float64)
+    np.testing.assert_allclose(Mahalanobis2(mean, whitener)(rows), np.einsum("ij,ij->i", exact, exact), rtol=1e-12)
+    q = np.linalg.qr(np.random.default_rng(1).normal(size=(D, 2)))[0].astype(np.float32)
+    acc = RangeProduct(mean, q)
+    acc.update(rows)
+    c = rows.astype(np.float64) - mean.astype(np.float64)
+    y = c @ q.astype(np.float64)
+    np.testing.assert_allclose(acc.xtxq, c.T @ y, rtol=1e-12)
+    np.testing.assert_allclose(acc.qtxtxq, y.T @ y, rtol=1e-12)
 
 
 def test_sample_index_is_seeded_sorted_and_within_the_partition(tmp_path):
@@ -283,3 +315,7 @@ def test_sample_index_is_seeded_sorted_and_within_the_partition(tmp_path):
     with open_passes(store, partition="test") as p:
         picked = p.sample_index(5, seed=3)
         assert len(picked) == 5 and set(picked) <= set(np.flatnonzero(part == 2))
+        np.testing.assert_array_equal(picked, p.sample_index(5, seed=3))
+        assert not np.array_equal(picked, p.sample_index(5, seed=4))
+        with open_store(store) as s:
+            np.testing.assert_array_equal(picked, sample_index(s, 5, partition="test", seed=3))
