@@ -64,6 +64,10 @@ EQUIVALENT: set[tuple[str, str, str]] = {
     ("streaming", "sample_index", "if size > n:"),
     # numpy's choice tests `replace` for truth: None draws without replacement like False
     ("streaming", "sample_index", "pick = np.sort(rng.choice(n, size=int(size), replace=None))"),
+    # the whitener multiplies (block - mean), already float64 because the mean is: numpy promotes a float32
+    # whitener to float64 in the product, so its own cast changes nothing
+    ("streaming", "Mahalanobis2.__init__", "self.whitener = np.asarray(whitener, )"),
+    ("streaming", "Mahalanobis2.__init__", "self.whitener = np.asarray(whitener, dtype=None)"),
 }
 
 # String literals here are messages, labels and dict keys; "XX"-wrapping or re-casing them tests the

@@ -319,3 +319,5 @@ def test_sample_index_is_seeded_sorted_and_within_the_partition(tmp_path):
         assert not np.array_equal(picked, p.sample_index(5, seed=4))
         with open_store(store) as s:
             np.testing.assert_array_equal(picked, sample_index(s, 5, partition="test", seed=3))
+            # the same default seed as the module function: analyses reproduce each other's subsamples
+            np.testing.assert_array_equal(p.sample_index(5), sample_index(s, 5, partition="test"))
