@@ -21,9 +21,11 @@ Usage::
 
     python benchmarks/bench_mutation.py [--modules radii prdc ...] [--jobs 2] [--workdir DIR] [--keep]
     python benchmarks/bench_mutation.py --modules streaming --workdir DIR --recheck   # survivors only, new tests
+    python benchmarks/bench_mutation.py --modules streaming --workdir DIR --report-only
 
 Needs ``pip install mutmut==3.8.1`` (not a runtime dependency of latentlab).
-The last line is ``mutation_score=S survived=N`` over the modules that ran.
+The last line is ``mutation_score=S survived=N not_run=M`` over the modules that ran (``not_run``: mutants of an
+interrupted run that were never tested; they are not in the score).
 """
 
 from __future__ import annotations
@@ -132,14 +134,17 @@ def _not_killed(meta: Path) -> list[str]:
     return sorted(name for name, code in codes.items() if code is not None and code not in KILLED)
 
 
-def run_module(key: str, jobs: int, workroot: Path, recheck: bool = False) -> dict:
+def run_module(key: str, jobs: int, workroot: Path, recheck: bool = False, report_only: bool = False) -> dict:
     source, tests = MODULES[key]
     work = workroot / key
     meta = work / "mutants" / (source + ".meta")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     names: list[str] = []
-    if recheck and meta.exists():
+    if report_only:
+        if not meta.exists():
+            raise SystemExit(f"{meta}: no earlier run of {key} to report")
+    elif recheck and meta.exists():
         # a finished run's survivors against the current tests (the mutants and the source stay as they were)
         shutil.rmtree(work / "tests")
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -152,7 +157,9 @@ def run_module(key: str, jobs: int, workroot: Path, recheck: bool = False) -> di
         _scratch_copy(work, source, tests)
     t0 = time.perf_counter()
     log = work / ("mutmut-recheck.log" if names else "mutmut.log")
-    if recheck and not names and meta.exists():
+    if report_only:
+        pass
+    elif recheck and not names and meta.exists():
         print(f"{key}: nothing to recheck")
     else:
         with open(log, "w") as fh:
@@ -201,13 +208,15 @@ def main(argv=None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (mutmut browse works there)")
     parser.add_argument("--recheck", action="store_true",
                         help="with --workdir of an earlier run: re-test only its surviving mutants against the current tests")
+    parser.add_argument("--report-only", action="store_true",
+                        help="with --workdir of an earlier (possibly interrupted) run: print its results, run nothing")
     args = parser.parse_args(argv)
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="latentlab-mutation-"))
     workroot.mkdir(parents=True, exist_ok=True)
     results = []
     try:
         for key in args.modules:
-            results.append(run_module(key, args.jobs, workroot, args.recheck))
+            results.append(run_module(key, args.jobs, workroot, args.recheck, args.report_only))
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workroot, ignore_errors=True)
@@ -215,7 +224,8 @@ def main(argv=None) -> None:
     not_killed = sum(r["survived"] + r["no_tests"] for r in results)
     score = killed / (killed + not_killed) if killed + not_killed else 1.0
     print(f"modules={','.join(r['module'] for r in results)} seconds={sum(r['seconds'] for r in results):.0f}")
-    print(f"mutation_score={score:.3f} survived={not_killed}")
+    not_run = sum(r.get("not_checked", 0) for r in results)
+    print(f"mutation_score={score:.3f} survived={not_killed} not_run={not_run}")
 
 
 if __name__ == "__main__":
