@@ -70,6 +70,13 @@ EQUIVALENT: set[tuple[str, str, str]] = {
     # whitener to float64 in the product, so its own cast changes nothing
     ("streaming", "Mahalanobis2.__init__", "self.whitener = np.asarray(whitener, )"),
     ("streaming", "Mahalanobis2.__init__", "self.whitener = np.asarray(whitener, dtype=None)"),
+    # the read-ahead depth and the producer's put timeout change memory and how fast an abandoned pass stops,
+    # never which blocks arrive or in which order
+    ("streaming", "_prefetch", "def _prefetch(iterator, depth: int = 2):"),
+    ("streaming", "_prefetch", "q.put(item, timeout=1.1)"),
+    # the thread's name only labels it for debuggers; it is joined in `finally`, so daemon or not is moot
+    ("streaming", "_prefetch", "thread = threading.Thread(target=work, daemon=True)"),
+    ("streaming", "_prefetch", 'thread = threading.Thread(target=work, name="latentlab-prefetch", )'),
 }
 
 # String literals here are messages, labels and dict keys; "XX"-wrapping or re-casing them tests the

@@ -321,3 +321,37 @@ def test_sample_index_is_seeded_sorted_and_within_the_partition(tmp_path):
             np.testing.assert_array_equal(picked, sample_index(s, 5, partition="test", seed=3))
             # the same default seed as the module function: analyses reproduce each other's subsamples
             np.testing.assert_array_equal(p.sample_index(5), sample_index(s, 5, partition="test"))
+
+
+def test_histograms_of_several_columns_keep_per_column_sums(blocks):
+    from latentlab.analysis._streaming import Histograms
+
+    rows = blocks[1][:, :2]
+    edges = np.array([np.linspace(rows[:, j].min(), rows[:, j].max(), 11) for j in range(2)])
+    h = Histograms(edges)
+    h.update(rows[:1000])
+    h.update(rows[1000:])
+    for j in range(2):
+        np.testing.assert_array_equal(h.counts[j], np.histogram(rows[:, j], bins=edges[j])[0])
+    np.testing.assert_allclose(h.s1, rows.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(h.s2, (rows**2).sum(axis=0), rtol=1e-12)
+
+
+def test_prefetch_loses_nothing_behind_a_slow_consumer_and_passes_errors_on():
+    """The read-ahead thread waits for a slow consumer (here 0.25 s per block, longer than its put timeout)."""
+    import time
+
+    from latentlab.analysis._streaming import _prefetch
+
+    got = []
+    for item in _prefetch(iter(range(5))):
+        got.append(item)
+        time.sleep(0.25)
+    assert got == list(range(5))
+
+    def failing():
+        yield 1
+        raise ValueError("bad block")
+
+    with pytest.raises(ValueError, match="bad block"):
+        list(_prefetch(failing()))
