@@ -136,3 +136,61 @@ def test_samplers_report_section(tmp_path, demo):
     sec = samplers_section(ctx)
     assert "data:image/png;base64" in sec.body and "pixel precision" in sec.body
     assert (tmp_path / "rep2" / "samplers" / "compare.json").is_file()
+
+
+def _brute_prdc(real, fake, k):
+    """PRDC from the definitions (Naeem et al. 2020), O(N²) with scipy; continuous data, so no ties."""
+    from scipy.spatial.distance import cdist
+
+    rr = cdist(real, real)
+    np.fill_diagonal(rr, np.inf)
+    ff = cdist(fake, fake)
+    np.fill_diagonal(ff, np.inf)
+    r_real, r_fake = np.sort(rr, axis=1)[:, k - 1], np.sort(ff, axis=1)[:, k - 1]
+    fr = cdist(fake, real)
+    inside = fr <= r_real[None, :]
+    return {"precision": inside.any(axis=1).mean(), "density": inside.sum() / (k * len(fake)),
+            "recall": (fr.T <= r_fake[None, :]).any(axis=1).mean(), "coverage": (fr.min(axis=0) <= r_real).mean(),
+            "r_real": r_real}
+
+
+def test_compare_numbers_equal_direct_computations(tmp_path):
+    """Every latent number of a compare row, recomputed here from the samples and the store's rows."""
+    from scipy.spatial.distance import cdist
+
+    from latentlab.regions import make_region
+
+    rng = np.random.default_rng(5)
+    n_fit, n_held, d, k, n = 400, 220, 4, 5, 150
+    Z = (rng.normal(size=(n_fit + n_held, d)) * [2.0, 1.0, 0.5, 0.3] + [1.0, -1.0, 0.0, 2.0]).astype(np.float32)
+    part = np.r_[np.zeros(n_fit, int), np.ones(n_held // 2, int), np.full(n_held - n_held // 2, 2)]
+    store = write_store(tmp_path / "z.h5", Z, partition=part)
+    # 220 held-out rows >= min_reference (200) but < 200 + n: the reference is every held-out row
+    res = compare_samplers(store, None, regions=["normal", "mnd"], n=n, seed=3, k=k, use_model=False, n_boot=0,
+                           min_reference=200)
+    Zfit, R = Z[:n_fit].astype(np.float64), Z[n_fit:].astype(np.float64)
+    held_nearest = cdist(R, Zfit).min(axis=1)
+    for name in ("normal", "mnd"):
+        S = make_region(name).fit(Zfit).sample(n, random_state=3)
+        row = res.row(name)
+        ref = _brute_prdc(R, S, k)
+        for key in ("precision", "recall", "density", "coverage"):
+            assert row[key] == pytest.approx(ref[key], abs=1e-12), (name, key)
+        d_k = np.sort(cdist(S, R), axis=1)[:, k - 1]
+        lo, hi = np.quantile(ref["r_real"], [0.025, 0.975])
+        assert row["on_data_fraction"] == pytest.approx(np.mean((d_k >= lo) & (d_k <= hi)), abs=1e-12)
+        assert row["too_close_fraction"] == pytest.approx(np.mean(d_k < lo), abs=1e-12)
+        assert row["knn_distance_ratio"] == pytest.approx(np.median(d_k) / np.median(ref["r_real"]), rel=1e-9)
+        nearest = cdist(S, Zfit).min(axis=1)
+        assert row["novelty_ratio"] == pytest.approx(np.median(nearest) / np.median(held_nearest), rel=1e-9)
+        assert row["near_copies"] == pytest.approx(np.mean(nearest < np.quantile(held_nearest, 0.05)), abs=1e-12)
+    # the unfitted N(0, I) is far from this off-centre cloud, the fitted Gaussian is on it
+    assert res.row("mnd")["precision"] > res.row("normal")["precision"] + 0.2
+    # held-out log-likelihood of the Gaussian fitted on the fit rows: scipy's logpdf averaged over held-out rows
+    from scipy.stats import multivariate_normal
+
+    mnd = multivariate_normal(Zfit.mean(axis=0), np.cov(Zfit.T, ddof=0))
+    expected = mnd.logpdf(R).mean()
+    assert res.row("mnd")["heldout_loglik"] == pytest.approx(expected, rel=5e-3)
+    assert res.row("normal")["heldout_loglik"] == pytest.approx(multivariate_normal(np.zeros(d)).logpdf(R).mean(),
+                                                                 rel=1e-9)

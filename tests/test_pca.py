@@ -102,6 +102,12 @@ def test_explained_variance_counts_and_semi_axes(known_store):
     for frac in (0.5, 0.9, 0.99):
         expected = int(np.searchsorted(cum, frac) + 1)
         assert abs(pca.n_components_for(frac) - expected) <= 1
+    # exactly: the sample's own eigenvalues (numpy on the stored float32 rows) decide
+    z = known_store[1].astype(np.float64)
+    lam = np.sort(np.linalg.eigvalsh(np.cov(z.T)))[::-1]
+    sample_cum = np.cumsum(lam) / lam.sum()
+    for frac in (0.5, 0.9, 0.99):
+        assert pca.n_components_for(frac) == int(np.searchsorted(sample_cum, frac) + 1)
     np.testing.assert_allclose(pca.semi_axes(2.0), 2 * np.sqrt(pca.eigenvalues_))
     assert pca.n_components_for(1.0) == len(EIGS)
 

@@ -300,6 +300,41 @@ def test_bayesian_gmm_option():
     assert region.bayesian and region.sample(10, random_state=0).shape == (10, 2)
 
 
+def test_bayesian_gmm_values():
+    """Three separated Gaussians, six components offered: the Dirichlet prior keeps three, at the true weights."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(2)
+    means = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    covs = np.array([[[1.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 2.0]], [[1.5, -0.4], [-0.4, 0.6]]])
+    sizes = [1500, 900, 600]
+    Z = np.concatenate([rng.multivariate_normal(m, c, size=k) for m, c, k in zip(means, covs, sizes)])
+    region = make_region("bgmm", n_components=6, max_iter=300).fit(Z)
+    assert region.bayesian and region.n_components_ == 6
+    order = np.argsort(region.weights_)[::-1]
+    np.testing.assert_allclose(region.weights_[order[:3]], np.array(sizes) / sum(sizes), atol=0.02)
+    assert region.weights_[order[3:]].sum() < 0.01
+    assert region.weights_.sum() == pytest.approx(1.0, abs=1e-12)
+    for m, c in zip(means, covs):
+        j = order[:3][np.argmin(np.linalg.norm(region.means_[order[:3]] - m, axis=1))]
+        np.testing.assert_allclose(region.means_[j], m, atol=0.12)
+        np.testing.assert_allclose(region.covariances_[j], c, atol=0.2)
+    # its density is the plug-in mixture of its own parameters (scipy), normalised
+    X = rng.normal(size=(50, 2)) * 4 + 3
+    expected = logsumexp([np.log(w) + multivariate_normal(m, c).logpdf(X)
+                          for w, m, c in zip(region.weights_, region.means_, region.covariances_)], axis=0)
+    np.testing.assert_allclose(region.score_samples(X), expected, rtol=1e-9, atol=1e-9)
+    # samples follow the mixture: component shares and overall mean and covariance
+    S = region.sample(30_000, random_state=0)
+    mix_mean = region.weights_ @ region.means_
+    mix_cov = sum(w * (c + np.outer(m - mix_mean, m - mix_mean))
+                  for w, m, c in zip(region.weights_, region.means_, region.covariances_))
+    np.testing.assert_allclose(S.mean(axis=0), mix_mean, atol=0.08)
+    np.testing.assert_allclose(np.cov(S.T), mix_cov, rtol=0.05, atol=0.1)
+    np.testing.assert_allclose(mix_mean, Z.mean(axis=0), atol=0.05)
+
+
 def test_kde_cross_validated_bandwidth_and_density():
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(400, 1))

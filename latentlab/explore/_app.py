@@ -68,8 +68,19 @@ class ExploreApp:
 
     Examples
     --------
-    >>> app = ExploreApp(ExploreData("z.h5"))             # doctest: +SKIP
-    >>> server = app.serve(port=5006)                     # doctest: +SKIP
+    ``app.serve(port=5006)`` starts a Bokeh server for it (``latentlab explore`` does that); each browser
+    session gets its own document, built as here:
+
+    >>> import pathlib, tempfile
+    >>> from bokeh.document import Document
+    >>> from latentlab import write_store
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> store = write_store(d / "z.h5", np.random.default_rng(0).normal(size=(40, 3)))
+    >>> app = ExploreApp(ExploreData(store), out_dir=d / "out", title="demo")
+    >>> doc = Document()
+    >>> app.modify_doc(doc)
+    >>> doc.title, len(doc.roots), doc.get_model_by_name("points").data_source.data["row"][:3].tolist()
+    ('demo', 1, [0, 1, 2])
     """
 
     def __init__(self, data: ExploreData, *, out_dir=None, title: str | None = None, max_glyphs: int = MAX_GLYPHS):

@@ -127,8 +127,15 @@ class ExploreData:
 
     Examples
     --------
-    >>> data = ExploreData("z.h5")                       # doctest: +SKIP
-    >>> x, y = data.plane(0, 1)                           # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from latentlab import write_store
+    >>> z = np.random.default_rng(0).normal(size=(50, 4)) * [3.0, 2.0, 1.0, 0.5]
+    >>> data = ExploreData(write_store(pathlib.Path(tempfile.mkdtemp()) / "z.h5", z))
+    >>> x, y = data.plane(0, 1)
+    >>> data.n, data.z_dim, x.shape, data.ids[0]
+    (50, 4, (50,), '0')
+    >>> bool(np.var(x) > np.var(y)), data.originals_note[:29]
+    (True, 'original images not available')
     """
 
     def __init__(self, store, *, autoencoder=None, fragments=None, neighbours: int = DEFAULT_NEIGHBOURS):

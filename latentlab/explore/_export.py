@@ -174,7 +174,13 @@ def export_projector(data_or_store, out_dir, *, max_points: int | None = PROJECT
 
     Examples
     --------
-    >>> export_projector("z.h5", "projector/")           # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from latentlab import write_store
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> store = write_store(d / "z.h5", np.random.default_rng(0).normal(size=(20, 3)))
+    >>> info = export_projector(store, d / "projector")
+    >>> info["n_points"], sorted(info["files"])[:2]
+    (20, ['config', 'metadata'])
     """
     from .._io import atomic_path, write_text
 
@@ -278,8 +284,15 @@ def export_parquet(data_or_store, path, *, overwrite: bool = False, **load_kw) -
 
     Examples
     --------
-    >>> export_parquet("z.h5", "z.parquet")              # doctest: +SKIP
-    >>> import pandas as pd; pd.read_parquet("z.parquet").columns[:3]   # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> import pyarrow.parquet as pq
+    >>> from latentlab import write_store
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> store = write_store(d / "z.h5", np.random.default_rng(0).normal(size=(20, 3)))
+    >>> info = export_parquet(store, d / "z.parquet")
+    >>> table = pq.read_table(d / "z.parquet")
+    >>> table.num_rows, table.column_names[:3], len(table.column("z")[0])
+    (20, ['row', 'id', 'radius'], 3)
     """
     try:
         import pyarrow as pa

@@ -160,9 +160,21 @@ def load_autoencoder(
 
     Examples
     --------
-    >>> ae = load_autoencoder("runs/celeba96")          # doctest: +SKIP
-    >>> z = ae.encode(images)                            # doctest: +SKIP
-    >>> faces = ae.decode(z[:8])                         # doctest: +SKIP
+    A model directory of ``latentlab train`` is loaded with ``load_autoencoder("runs/celeba96")``; a pair of
+    Keras models trained elsewhere (here two tiny untrained ones on 8×8 grey images) with:
+
+    >>> import pathlib, tempfile, keras
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]).save(d / "enc.keras")
+    >>> keras.Sequential([keras.Input((3,)), keras.layers.Dense(64, activation="sigmoid"),
+    ...                   keras.layers.Reshape((8, 8, 1))]).save(d / "dec.keras")
+    >>> ae = load_autoencoder(encoder=d / "enc.keras", decoder=d / "dec.keras")
+    >>> ae.z_dim, ae.image_size, ae.channels
+    (3, 8, 1)
+    >>> z = ae.encode(np.zeros((5, 8, 8, 1), np.uint8))
+    >>> faces = ae.decode(z)
+    >>> z.shape, faces.shape, bool(((faces >= 0) & (faces <= 1)).all())
+    ((5, 3), (5, 8, 8, 1), True)
     """
     if model_dir is not None:
         if encoder is not None or decoder is not None:

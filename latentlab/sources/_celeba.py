@@ -116,9 +116,14 @@ class CelebASource(ImageSource):
 
     Examples
     --------
-    >>> src = CelebASource("data/celeba", partition="train")   # doctest: +SKIP
-    >>> len(src), src.attribute_names[:2]                      # doctest: +SKIP
-    (162770, ['5_o_Clock_Shadow', 'Arched_Eyebrows'])
+    A folder in CelebA's layout (here 30 real faces that ship with latentlab, with both list files):
+
+    >>> import tempfile
+    >>> from latentlab.sources import make_celeba_layout
+    >>> root = make_celeba_layout(tempfile.mkdtemp(), n=30)
+    >>> src = CelebASource(root, partition="train")
+    >>> len(src), src.attribute_names[:2]
+    (24, ['5_o_Clock_Shadow', 'Arched_Eyebrows'])
     """
 
     dataset = "celeba"

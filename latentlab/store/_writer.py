@@ -217,8 +217,27 @@ class StoreWriter:
 
     Examples
     --------
-    >>> with StoreWriter("z.h5", z_dim=2) as w:          # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from latentlab import open_store
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "z.h5"
+    >>> with StoreWriter(path, z_dim=2) as w:
     ...     w.append(np.zeros((3, 2)), ["a", "b", "c"])
+    >>> with open_store(path) as s:
+    ...     s.n, s.complete, list(s.read_ids())
+    (3, True, ['a', 'b', 'c'])
+
+    A writer closed as incomplete (or killed) is continued with ``mode="resume"``:
+
+    >>> w = StoreWriter(path.with_name("part.h5"), z_dim=2)
+    >>> w.append(np.ones((2, 2)), ["x", "y"])
+    >>> w.close(complete=False)
+    >>> with StoreWriter(path.with_name("part.h5"), z_dim=2, mode="resume") as w:
+    ...     w.append(np.ones((1, 2)), ["z"])
+    ...     w.resumed_ids
+    ['x', 'y']
+    >>> with open_store(path.with_name("part.h5")) as s:
+    ...     s.n, s.complete
+    (3, True)
     """
 
     def __init__(
@@ -545,8 +564,13 @@ def write_store(
 
     Examples
     --------
+    >>> import pathlib, tempfile
     >>> import numpy as np
-    >>> write_store("z.h5", np.random.default_rng(0).normal(size=(100, 8)))  # doctest: +SKIP
+    >>> from latentlab import open_store
+    >>> path = write_store(pathlib.Path(tempfile.mkdtemp()) / "z.h5", np.random.default_rng(0).normal(size=(100, 8)))
+    >>> with open_store(path) as s:
+    ...     s.n, s.z_dim, list(s.read_ids()[:2])
+    (100, 8, ['0', '1'])
     """
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2:
