@@ -98,10 +98,13 @@ def test_compare_cli_latent_only_with_fragments(tmp_path, capsys):
 
     with open_store(store) as s:
         fingerprint = s.fingerprint
+    from latentlab.analysis._fragments import RESULT_VERSION
+
     with h5py.File(tmp_path / "fragments.h5", "w") as f:  # found next to the store (it records the store's fingerprint)
         f["fragment"] = np.r_[np.zeros(500, np.int32), np.ones(100, np.int32)]
         f["index"] = np.arange(600)
-        f.attrs["summary_json"] = json.dumps({"parameters": {"store_fingerprint": fingerprint, "partition": None}})
+        f.attrs["summary_json"] = json.dumps({"parameters": {"store_fingerprint": fingerprint, "partition": None,
+                                                             "result_version": RESULT_VERSION}})
     out = tmp_path / "cmp"
     rc = main(["compare-samplers", "--z", str(store), "--out", str(out), "--latent-only", "--n", "300",
                "--regions", "normal,mnd,fragment,planes", "--sigma", "2.5", "--fragments", str(tmp_path / "fragments.h5")])
