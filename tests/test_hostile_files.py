@@ -113,3 +113,186 @@ def test_region_model_member_is_loaded_in_safe_mode(tmp_path):
     with pytest.raises(LatentlabError, match="cannot be loaded safely"):
         load_region(bad, store=store)
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------------- region files: schema as data
+def _set(key, value):
+    def mutate(doc, arrays):
+        doc["state"][key] = value
+    return mutate
+
+
+def _array(key, value):
+    def mutate(doc, arrays):
+        arrays[key] = value
+    return mutate
+
+
+def _nested(depth):
+    enc = {"value": 1}
+    for _ in range(depth):
+        enc = {"list": [enc]}
+    return enc
+
+
+REGION_DEFECTS = {
+    # (mutation of (doc, arrays), a word the one-line message must contain)
+    "json is a list": (lambda doc, arrays: [doc], "not a latentlab region file"),
+    "params is a list": (lambda doc, arrays: {**doc, "params": []}, "params must be an object"),
+    "state is a list": (lambda doc, arrays: {**doc, "state": [1]}, "state must be an object"),
+    "version is text": (lambda doc, arrays: {**doc, "version": "1"}, "version"),
+    "unknown class": (lambda doc, arrays: {**doc, "class": "os.system"}, "unknown region class"),
+    "unknown parameter": (lambda doc, arrays: {**doc, "params": {"evil": 1}}, "takes no parameter"),
+    "parameter out of range": (lambda doc, arrays: {**doc, "params": {"reg_covar": -1}}, "reg_covar"),
+    "parameter NaN as text": (lambda doc, arrays: {**doc, "params": {"reg_covar": "nan"}}, "reg_covar"),
+    "missing array": (lambda doc, arrays: [arrays.pop("mean_"), None][1], "names no array"),
+    "array named by a path": (_set("mean_", {"array": "../../etc/passwd"}), "names no array"),
+    "object array": (_array("mean_", np.array([object()] * 4, dtype=object)), "Python objects"),
+    "complex array": (_array("mean_", np.zeros(4) + 1j), "real"),
+    "string array": (_array("mean_", np.array(["a", "b", "c", "d"])), "real"),
+    "integer array": (_array("mean_", np.arange(4)), "floating-point"),
+    "NaN in the state": (_array("mean_", np.array([0.0, np.nan, 0.0, 0.0])), "NaN"),
+    "Inf in the state": (_array("cholesky_", np.diag([1.0, np.inf, 1.0, 1.0])), "NaN or Inf"),
+    "shape off z_dim": (_array("mean_", np.zeros(5)), "shape"),
+    "z_dim zero": (_set("n_features_in_", {"value": 0}), "n_features_in_"),
+    "not a Cholesky factor": (_array("cholesky_", np.ones((4, 4))), "lower triangular"),
+    "dunder attribute": (_set("__class__", {"value": 1}), "__class__"),
+    "method attribute": (_set("sample", {"value": 1}), "sample"),
+    "unknown attribute": (_set("evil_", {"value": 1}), "evil_"),
+    "missing attribute": (lambda doc, arrays: [doc["state"].pop("cholesky_"), None][1], "cholesky_: is missing"),
+    "entry not an object": (_set("mean_", 5), "expected one of"),
+    "bogus dtype": (_set("mean_", {"array": "mean_", "dtype": "object"}), "dtype"),
+    "nesting too deep": (_set("mean_", _nested(50)), "nested"),
+}
+
+
+@pytest.fixture(scope="module")
+def mnd_file(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mnd")
+    store = _store(tmp)
+    return store, save_region(fit_region("mnd", store), tmp / "good.region")
+
+
+@pytest.mark.parametrize("defect", list(REGION_DEFECTS))
+def test_broken_region_files_are_one_line_and_exit_2(defect, mnd_file, tmp_path, capsys):
+    store, good = mnd_file
+    doc, arrays, _ = _members(good)
+    mutate, word = REGION_DEFECTS[defect]
+    doc = mutate(doc, arrays) or doc
+    bad = _write_region(tmp_path / "bad.region", doc, arrays)
+    with pytest.raises(LatentlabError, match="bad.region") as info:
+        load_region(bad, store=store)
+    assert word in str(info.value) and "\n" not in str(info.value)
+    out = tmp_path / "cmp"
+    line = _cli(["compare-samplers", "--z", store, "--latent-only", "--n", "20", "--region-file", bad, "--out", out],
+                capsys)
+    assert word in line and not out.exists()
+
+
+def test_deeply_nested_json_and_odd_members(mnd_file, tmp_path, capsys):
+    store, good = mnd_file
+    doc, arrays, _ = _members(good)
+    cases = {
+        "deep.region": dict(doc="[" * 100_000 + "]" * 100_000),
+        "member.region": dict(doc=doc, others={"../evil.txt": b"x"}),
+        "many.region": dict(doc=doc, others={f"m{i}.keras": b"" for i in range(80)}),
+        "npz.region": dict(doc=doc, raw_arrays=b"not a zip"),
+    }
+    for name, kwargs in cases.items():
+        bad = _write_region(tmp_path / name, arrays=arrays, **kwargs)
+        with pytest.raises(LatentlabError, match=name):
+            load_region(bad, store=store)
+        _cli(["compare-samplers", "--z", store, "--latent-only", "--region-file", bad, "--out", tmp_path / "o"], capsys)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "evil.txt").exists()
+
+
+# ------------------------------------------------------------------------------------- zip bombs
+def _deflated_zeros(n_bytes: int, chunk: int = 1 << 20) -> tuple[bytes, int]:
+    """A raw deflate stream of ``n_bytes`` zeros (~1,000x smaller) and its CRC, built from one repeated block."""
+    import zlib
+
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = comp.compress(bytes(chunk)) + comp.flush(zlib.Z_FULL_FLUSH)  # byte-aligned, no back-references across
+    crc, zeros = 0, bytes(chunk)
+    for _ in range(n_bytes // chunk):
+        crc = zlib.crc32(zeros, crc)
+    return block * (n_bytes // chunk) + zlib.compressobj(9, zlib.DEFLATED, -15).flush(), crc
+
+
+def _zip_raw(path, members) -> Path:
+    """A zip written byte by byte: members are (name, bytes) stored, or (name, (deflated, crc, size)) deflated."""
+    import struct
+    import zlib
+
+    central = []
+    with open(path, "wb") as out:
+        for name, data in members:
+            nb = name.encode()
+            comp, crc, size, method = (*data, 8) if isinstance(data, tuple) else (data, zlib.crc32(data), len(data), 0)
+            offset = out.tell()
+            out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(comp), size, len(nb), 0))
+            out.write(nb + comp)
+            central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(comp),
+                                       size, len(nb), 0, 0, 0, 0, 0, offset) + nb)
+        start = out.tell()
+        for entry in central:
+            out.write(entry)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), out.tell() - start, start, 0))
+    return Path(path)
+
+
+def _peak_rss_growth_mb(code: str) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter; return (growth of its peak RSS in MB, its output)."""
+    script = textwrap.dedent("""
+        import resource, sys
+        import latentlab.regions
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+        {code}
+            print("NOT REFUSED")
+        except Exception as exc:
+            print(type(exc).__name__, str(exc))
+        print("GROWTH_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    """).format(code=textwrap.indent(textwrap.dedent(code), "    "))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    growth = int(proc.stdout.split("GROWTH_KB")[-1].split()[0]) / 1024
+    return growth, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def bomb_2gib():
+    return _deflated_zeros(2 << 30)
+
+
+def test_region_file_zip_bomb_is_refused_with_bounded_memory(mnd_file, bomb_2gib, tmp_path, capsys):
+    """A 2 MB region file whose arrays.npz inflates to 2 GiB: refused from the zip header, memory flat."""
+    store, good = mnd_file
+    with zipfile.ZipFile(good) as zf:
+        header = zf.read("region.json")
+    bomb = _zip_raw(tmp_path / "bomb.region", [("region.json", header), ("arrays.npz", (*bomb_2gib, 2 << 30))])
+    assert bomb.stat().st_size < 3 << 20
+    with zipfile.ZipFile(bomb) as zf:  # a real archive: the stdlib would inflate all 2 GiB
+        assert zf.getinfo("arrays.npz").file_size == 2 << 30 and zf.testzip() is None
+    growth, out = _peak_rss_growth_mb(f"latentlab.regions.load_region({str(bomb)!r})")
+    assert "LatentlabError" in out and "zip bomb" in out, out
+    assert growth < 100, f"peak RSS grew {growth:.0f} MB"
+    line = _cli(["compare-samplers", "--z", store, "--latent-only", "--region-file", bomb, "--out", tmp_path / "o"],
+                capsys)
+    assert "refused before inflating" in line and not (tmp_path / "o").exists()
+
+
+def test_inner_npz_bomb_and_a_lying_header_are_refused(mnd_file, tmp_path):
+    """The bomb one level down (inside arrays.npz), and a member whose header claims fewer bytes than it inflates to."""
+    store, good = mnd_file
+    with zipfile.ZipFile(good) as zf:
+        header = zf.read("region.json")
+    comp, crc = _deflated_zeros(256 << 20)
+    comp_inner = _zip_raw(tmp_path / "inner.npz", [("mean_.npy", (comp, crc, 256 << 20))]).read_bytes()
+    bomb = _zip_raw(tmp_path / "inner.region", [("region.json", header), ("arrays.npz", comp_inner)])
+    with pytest.raises(LatentlabError, match="zip bomb"):
+        load_region(bomb, store=store)
+    # header says 1 KiB, the stream inflates to 256 MiB: the bounded reader stops at the declared size
+    liar = _zip_raw(tmp_path / "liar.region", [("region.json", header), ("arrays.npz", (comp, crc, 1024))])
+    with pytest.raises(LatentlabError, match="liar.region"):
+        load_region(liar, store=store)

@@ -14,6 +14,7 @@ from ._base import DensityRegion
 from ._density import _subsample, select_by_heldout
 from ._ellipsoid import EllipsoidRegion
 from ._progress import steps
+from ._state import JSON, Array, Int, RegionList, StateError, Text
 
 __all__ = ["ClusterEllipsoidRegion"]
 
@@ -85,6 +86,13 @@ class ClusterEllipsoidRegion(DensityRegion):
         "random_state": [Interval(Integral, 0, None, closed="left")],
         "clusters_grid": ["array-like"],
     }
+    _fitted_schema = {"ellipsoids_": RegionList("EllipsoidRegion", many=True, dim="k"),
+                      "weights_": Array(("k",), nonnegative=True), "n_clusters_": Int(1, dim="k"),
+                      "selection_": JSON(dict, optional=True), "selection_method_": Text(optional=True)}
+
+    def _check_state(self):
+        if not abs(float(self.weights_.sum()) - 1.0) < 1e-6:
+            raise StateError("weights_", f"sum to {float(self.weights_.sum())!r}, not 1")
 
     def __init__(self, n_clusters=None, cluster_size: int = 40, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
                  fill: str = "gaussian", reg_covar: float = 1e-3, min_cluster_size: int = 10,

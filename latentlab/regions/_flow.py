@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval
 from .._errors import LatentlabError
 from ._base import DensityRegion
 from ._progress import steps
+from ._state import JSON, Array, Int, Model, StateError
 
 __all__ = ["FlowRegion"]
 
@@ -131,6 +132,15 @@ class FlowRegion(DensityRegion):
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
     _custom_objects = staticmethod(_custom_objects)
+    _fitted_schema = {"mean_": Array(("d",)), "components_": Array(("d", "d")), "scales_": Array(("d",), positive=True),
+                      "flow_dims_": Int(2), "history_": JSON(dict), "epochs_": Int(0), "flow_": Model()}
+
+    def _check_state(self):
+        if self.flow_dims_ > self.n_features_in_:
+            raise StateError("flow_dims_", f"{self.flow_dims_} exceeds z_dim {self.n_features_in_}")
+        shape = tuple(self.flow_.input_shape) if not isinstance(self.flow_.input_shape, list) else None
+        if shape != (None, self.flow_dims_) or len(self._coupling_layers()) < 1:
+            raise StateError("flow_", f"takes {shape}, not (None, {self.flow_dims_}), or has no coupling layer")
 
     def __init__(self, flow_dims: int = 64, n_layers: int = 6, hidden: int = 256, epochs: int = 60,
                  batch_size: int = 512, learning_rate: float = 1e-3, patience: int = 5, temperature: float = 1.0,

@@ -32,6 +32,7 @@ from .._errors import LatentlabError
 from .._io import atomic_path, dumps_json
 from .._zipsafe import ZipLimits, close_zip, memory_bytes, open_zip, read_member, read_npy
 from ._base import BaseRegion
+from ._state import StateError, validate_state
 
 __all__ = ["REGION_FORMAT", "check_region_store", "load_region", "region_file_info", "save_region"]
 
@@ -266,8 +267,14 @@ class _Reader:
                     getattr(cls, key, None), property):
                 self.fail(where, f"{key[:80]!r} is not a fitted attribute")
         state = {key: self.decode(enc, f"{where}.state.{key}", depth) for key, enc in doc["state"].items()}
-        for key, value in state.items():
-            setattr(region, key, value)
+        try:
+            state = validate_state(cls, state)
+            for key, value in state.items():
+                setattr(region, key, value)
+            if hasattr(region, "_check_state"):
+                region._check_state()
+        except StateError as exc:
+            self.fail(f"{where}.state.{exc.key}", exc.problem)
         if hasattr(region, "_restore"):
             region._restore()
         return region
