@@ -296,3 +296,90 @@ def test_inner_npz_bomb_and_a_lying_header_are_refused(mnd_file, tmp_path):
     liar = _zip_raw(tmp_path / "liar.region", [("region.json", header), ("arrays.npz", (comp, crc, 1024))])
     with pytest.raises(LatentlabError, match="liar.region"):
         load_region(liar, store=store)
+
+
+# ------------------------------------------------------------------- region parameter values (issue item 4)
+BAD_PARAMS = [
+    ("planes", ["pairs=[[0,1.5]]"], "pairs"),
+    ("planes", ['pairs=[["a","b"]]'], "pairs"),
+    ("planes", ["pairs=[0,1]"], "pairs"),
+    ("planes", ["pairs=[]"], "pairs"),
+    ("planes", ["pairs=[[0,9]]"], "invalid pair"),
+    ("gmm", ["random_state=4294967296"], "random_state"),
+    ("kde", ["random_state=4294967296"], "random_state"),
+    ("cluster-ellipsoid", ["random_state=-1"], "random_state"),
+    ("gmm", ["n_components=auto", 'components_grid=["a"]'], "components_grid"),
+    ("cluster-ellipsoid", ["n_clusters=auto", "clusters_grid=[]"], "clusters_grid"),
+    ("ellipsoid", ["sigma=1e308"], "radius_"),
+]
+
+
+@pytest.mark.parametrize("region,params,word", BAD_PARAMS)
+def test_bad_region_parameters_are_one_line_before_anything_is_written(region, params, word, tmp_path, capsys):
+    store = _store(tmp_path)
+    out = tmp_path / "r.region"
+    line = _cli(["fit-region", "--z", store, "--region", region, *sum([["--param", p] for p in params], []),
+                 "--out", out], capsys)
+    assert word in line and not out.exists()
+
+
+def test_gmm_on_duplicate_rows_with_no_regularisation_is_one_line(tmp_path, capsys):
+    Z = np.repeat(np.random.default_rng(0).normal(size=(3, 4)), 100, axis=0).astype(np.float32)
+    store = write_store(tmp_path / "dup.h5", Z)
+    for region in ("gmm", "bgmm"):
+        line = _cli(["fit-region", "--z", store, "--region", region, "--param", "reg_covar=0",
+                     "--out", tmp_path / "r.region"], capsys)
+        assert "reg_covar" in line and not (tmp_path / "r.region").exists()
+
+
+@pytest.mark.parametrize("name,param", [("cube", {"b": 1e308}), ("normal", {"scale": 1e308}),
+                                        ("kde", {"bandwidth": 1e308}), ("normal-fitted", {"scale": 1e308})])
+def test_scale_like_parameters_that_overflow_never_give_nan_points(name, param):
+    from latentlab.regions import make_region
+
+    Z = np.random.default_rng(0).normal(size=(200, 4))
+    region = make_region(name, **param).fit(Z)
+    with pytest.raises(LatentlabError, match="too large for float64"):
+        region.sample(10, random_state=0)
+
+
+def test_bad_seed_is_refused_before_the_model_loads(tmp_path, capsys):
+    store = _store(tmp_path)
+    missing_model = tmp_path / "no-model"  # never reached: the seed is checked first
+    line = _cli(["sample", "--z", store, "--model", missing_model, "--seed", "-1", "--out", tmp_path / "s.png"], capsys)
+    assert "--seed" in line and not (tmp_path / "s.png").exists()
+    line = _cli(["compare-samplers", "--z", store, "--latent-only", "--seed", "-1", "--out", tmp_path / "c"], capsys)
+    assert "--seed" in line and not (tmp_path / "c").exists()
+    from latentlab.regions import make_region
+
+    with pytest.raises(LatentlabError, match="random_state"):
+        make_region("mnd").fit(np.random.default_rng(0).normal(size=(50, 3))).sample(2, random_state=-1)
+
+
+def test_nan_region_file_through_sample_writes_no_png(demo, tmp_path, capsys):
+    """A region file fitted on the demo store whose mean is NaN: refused at load, before the model, no PNG."""
+    good = save_region(fit_region("mnd", demo.store), tmp_path / "good.region")
+    doc, arrays, _ = _members(good)
+    arrays["mean_"] = np.full_like(arrays["mean_"], np.nan)
+    bad = _write_region(tmp_path / "nan.region", doc, arrays)
+    for cmd in (["sample", "--n", "4"], ["path", "--steps", "3"]):
+        out = tmp_path / f"{cmd[0]}.png"
+        line = _cli([*cmd, "--z", demo.store, "--model", demo.model_dir, "--region-file", bad, "--out", out], capsys)
+        assert "NaN" in line and not out.exists()
+
+
+@pytest.mark.parametrize("method", ["fit", "contains", "score_samples"])
+def test_complex_sparse_and_object_input_is_refused_with_sklearns_messages(method):
+    import scipy.sparse
+
+    from latentlab.regions import make_region
+
+    Z = np.random.default_rng(0).normal(size=(100, 3))
+    region = make_region("ellipsoid").fit(Z)
+    call = region.fit if method == "fit" else getattr(region, method)
+    for bad, message in [(Z + 1j, "Complex data not supported"),
+                         (scipy.sparse.csr_matrix(Z), "Sparse data was passed"),
+                         (np.array([["a", "b", "c"]] * 5, dtype=object), "could not convert"),
+                         (np.array([[object()] * 3] * 5, dtype=object), "argument must be")]:
+        with pytest.raises(LatentlabError, match=message):
+            call(bad)

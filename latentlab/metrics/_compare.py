@@ -406,7 +406,10 @@ def compare_samplers(
     -------
     CompareResult
     """
+    from .._checks import check_int
+
     t_all = time.perf_counter()
+    seed = check_int(seed, "--seed", minimum=0)
     params = dict(params or {})
     store = Path(store)
     regions, files, frag_path = _plan(store, out_dir, regions, params, region_files, fragments, n, k)

@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 
 from .._errors import LatentlabError
 
-__all__ = ["BaseRegion", "DensityRegion", "check_Z", "sample_sphere"]
+__all__ = ["MAX_SEED", "BaseRegion", "DensityRegion", "check_Z", "check_grid", "sample_sphere"]
 
 
 def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
@@ -39,16 +39,21 @@ def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int 
     LatentlabError
         With a one-line message naming ``name`` and the problem.
     """
+    from sklearn.utils.validation import check_array
+
     try:
-        Z = np.asarray(Z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise LatentlabError(f"{name}: expected a numeric array") from None
+        # scikit-learn's own refusal (and message) for complex, sparse, object and string input
+        Z = check_array(Z, dtype=np.float64, ensure_2d=False, allow_nd=True, ensure_all_finite=False,
+                        ensure_min_samples=0, ensure_min_features=0, input_name=name)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "expected a numeric array"
+        raise LatentlabError(f"{name}: {first}") from None
     if Z.ndim == 1 and n_features is not None and Z.shape[0] == n_features:
         Z = Z[None, :]
     if Z.ndim != 2:
         raise LatentlabError(f"{name}: expected a 2-D array (n_points, z_dim), got shape {Z.shape}")
     if Z.shape[0] < min_rows:
-        raise LatentlabError(f"{name}: need at least {min_rows} point(s), got {Z.shape[0]}")
+        raise LatentlabError(f"{name}: need at least {min_rows} point(s), got n_samples={Z.shape[0]}")
     if Z.shape[1] < 1:
         raise LatentlabError(f"{name}: z_dim must be at least 1")
     if n_features is not None and Z.shape[1] != n_features:
@@ -56,6 +61,36 @@ def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int 
     if not np.isfinite(Z).all():
         raise LatentlabError(f"{name}: contains NaN or Inf values")
     return Z
+
+
+#: Largest ``random_state`` a region takes: scikit-learn's (and NumPy's legacy) seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+
+
+def check_grid(values, name: str, minimum: int = 1) -> None:
+    """A grid parameter (``components_grid``, ``clusters_grid``): a non-empty list of integers >= ``minimum``."""
+    from numbers import Integral
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise LatentlabError(f"{name} must be a list of integers >= {minimum}, got {values!r}")
+    values = list(values)
+    if not values or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= minimum for v in values):
+        raise LatentlabError(f"{name} must be a non-empty list of integers >= {minimum}, got {values!r}")
+
+
+def _rng(random_state) -> np.random.Generator:
+    """``numpy.random.default_rng`` of a seed that is None, a non-negative integer or a Generator (else one line)."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise LatentlabError(f"random_state (--seed) must be None or an integer >= 0, got {random_state!r}")
+    return np.random.default_rng(int(random_state))
+
+
+def _base_schema() -> dict:
+    from ._state import BASE_SCHEMA
+
+    return BASE_SCHEMA
 
 
 def sample_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -181,8 +216,33 @@ class BaseRegion(BaseEstimator):
                 raise LatentlabError(f"region {self.name!r}: {len(value)} {key} for {len(Z)} points")
         self.n_features_in_ = Z.shape[1]
         self.n_fit_ = Z.shape[0]
-        self._fit(Z, **inputs)
+        try:
+            self._fit(Z, **inputs)
+        except FloatingPointError as exc:
+            raise LatentlabError(f"region {self.name!r}: fitting overflowed ({exc}); the data or a parameter is too "
+                                 "extreme for float64") from None
+        self._validate_fitted()
         return self
+
+    def _validate_fitted(self) -> None:
+        """The fitted state obeys the class's ``_fitted_schema`` (the one region files are checked against).
+
+        So a parameter that fits to a non-finite radius, scale or covariance is refused here, in one line,
+        instead of sampling NaN later (and a region file that ``save_region`` writes always loads).
+        """
+        from ._state import StateError, validate_state
+
+        schema = {**_base_schema(), **getattr(type(self), "_fitted_schema", {})}
+        state = {k: v for k, v in vars(self).items() if k in schema}
+        try:
+            validate_state(type(self), state)
+            self._check_state()
+        except StateError as exc:
+            raise LatentlabError(f"region {self.name!r}: the fit gives {exc.key} that {exc.problem}; a parameter or "
+                                 "the data is too extreme") from None
+
+    def _check_state(self) -> None:
+        """Relations between fitted attributes that ``_fitted_schema`` cannot express (raise ``StateError``)."""
 
     def _fit(self, Z: np.ndarray, **inputs) -> None:
         raise NotImplementedError
@@ -207,17 +267,28 @@ class BaseRegion(BaseEstimator):
         ndarray of shape (n, z_dim), float64
         """
         self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise LatentlabError(f"n must be an integer, got {n!r}")
         n = int(n)
         if n < 0:
             raise LatentlabError(f"n must be >= 0, got {n}")
-        rng = np.random.default_rng(random_state)
+        rng = _rng(random_state)
         if n == 0:
             return np.empty((0, self.n_features_in_))
-        if not self._rejection:
-            out = self._sample(n, rng)
-            self.acceptance_ = self._last_acceptance()
-            return out
-        return self._rejection_sample(n, rng)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below, in one line
+                if not self._rejection:
+                    out = self._sample(n, rng)
+                    self.acceptance_ = self._last_acceptance()
+                else:
+                    out = self._rejection_sample(n, rng)
+        except OverflowError as exc:
+            raise LatentlabError(f"region {self.name!r}: sampling overflowed ({exc}); a scale-like parameter is too "
+                                 "large for float64") from None
+        if not np.isfinite(out).all():
+            raise LatentlabError(f"region {self.name!r}: sampling gave non-finite z-points (NaN or Inf); a scale-like "
+                                 "parameter is too large for float64")
+        return out
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError

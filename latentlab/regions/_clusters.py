@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion, check_grid
 from ._density import _subsample, select_by_heldout
 from ._ellipsoid import EllipsoidRegion
 from ._progress import steps
@@ -83,7 +83,7 @@ class ClusterEllipsoidRegion(DensityRegion):
         "reg_covar": [Interval(Real, 0, None, closed="left")],
         "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
         "max_cluster_samples": [Interval(Integral, 2, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "clusters_grid": ["array-like"],
     }
     _fitted_schema = {"ellipsoids_": RegionList("EllipsoidRegion", many=True, dim="k"),
@@ -108,6 +108,10 @@ class ClusterEllipsoidRegion(DensityRegion):
         self.max_cluster_samples = max_cluster_samples
         self.random_state = random_state
         self.clusters_grid = clusters_grid
+
+    def _check_params(self):
+        if self.n_clusters == "auto":
+            check_grid(self.clusters_grid, "cluster-ellipsoid: clusters_grid")
 
     @property
     def fit_inputs(self) -> dict:

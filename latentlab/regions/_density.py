@@ -17,7 +17,7 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion, check_grid
 from ._progress import steps
 from ._simple import check_cholesky, gaussian_logpdf
 from ._state import JSON, Array, Flag, Int, StateError, Text
@@ -123,7 +123,7 @@ class GMMRegion(DensityRegion):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "max_fit_samples": [Interval(Integral, 2, None, closed="left"), None],
         "components_grid": ["array-like"],
     }
@@ -160,6 +160,10 @@ class GMMRegion(DensityRegion):
         self.max_fit_samples = max_fit_samples
         self.components_grid = components_grid
 
+    def _check_params(self):
+        if self.n_components == "auto":
+            check_grid(self.components_grid, "gmm: components_grid")
+
     def _fit(self, Z):
         Zs = _subsample(Z, self.max_fit_samples, self.random_state)
         if self.n_components == "auto":
@@ -191,7 +195,11 @@ class GMMRegion(DensityRegion):
             warnings.simplefilter("ignore", ConvergenceWarning)
             while done < self.max_iter:
                 m.max_iter = min(10, self.max_iter - done)
-                m.fit(Z)
+                try:
+                    m.fit(Z)
+                except ValueError as exc:  # scikit-learn: "ill-defined empirical covariance" (duplicate rows, reg_covar=0)
+                    first = str(exc).strip().splitlines()[0].split(". ")[0]
+                    raise LatentlabError(f"gmm: EM failed ({first}); use a larger reg_covar or fewer components") from None
                 done += m.n_iter_
                 bar.advance(m.n_iter_, lower_bound=float(m.lower_bound_))
                 if m.converged_:
@@ -285,7 +293,7 @@ class KDERegion(DensityRegion):
         "cv": [Interval(Integral, 2, None, closed="left")],
         "n_bandwidths": [Interval(Integral, 1, None, closed="left")],
         "max_cv_samples": [Interval(Integral, 2, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
     }
     _fitted_schema = {"bandwidth_": RealState(0.0, open_low=True), "_data": Array(("n", "d")),
                       "cv_bandwidths_": Array(("g",), positive=True, optional=True), "cv_scores_": Array(("g",), optional=True)}

@@ -317,7 +317,7 @@ class PlanesRegion(_PCAFrame):
         "n_axes": [Interval(Integral, 1, None, closed="left"), None],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
-    _fitted_schema = {**_PCAFrame._frame_schema, "planes_": JSON(list), "normalizer_exact_": Flag(),
+    _fitted_schema = {**_PCAFrame._frame_schema, "planes_": JSON((list, tuple)), "normalizer_exact_": Flag(),
                       "_rejection": Flag(optional=True), "log_mass_": RealState(None, 0.0),
                       "_inv2": ArrayList(optional=True), "_chol": Array(("d", "d"), optional=True)}
 
@@ -328,6 +328,18 @@ class PlanesRegion(_PCAFrame):
         self.pairs = pairs
         self.n_axes = n_axes
         self.reg_covar = reg_covar
+
+    def _check_params(self):
+        if isinstance(self.pairs, str):
+            return
+        pairs = self.pairs.tolist() if isinstance(self.pairs, np.ndarray) else self.pairs
+        ok = isinstance(pairs, (list, tuple)) and len(pairs) > 0
+        for p in pairs if ok else ():
+            ok = ok and isinstance(p, (list, tuple, np.ndarray)) and len(p) in (1, 2) and all(
+                isinstance(i, Integral) and not isinstance(i, bool) and i >= 0 for i in p) and len(set(p)) == len(p)
+        if not ok:
+            raise LatentlabError(f"region 'planes': pairs must be 'consecutive', 'all' or a non-empty list of pairs of "
+                                 f"distinct axis indices >= 0 such as [[0, 1], [2, 3]], got {str(self.pairs)[:80]}")
 
     def _make_planes(self, d):
         if isinstance(self.pairs, str):
@@ -359,7 +371,7 @@ class PlanesRegion(_PCAFrame):
         if not self.planes_:
             raise StateError("planes_", "is empty")
         for p in self.planes_:
-            if (not isinstance(p, list) or len(p) not in (1, 2) or len(set(map(str, p))) != len(p)
+            if (not isinstance(p, (list, tuple)) or len(p) not in (1, 2) or len(set(map(str, p))) != len(p)
                     or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < d for i in p)):
                 raise StateError("planes_", f"entry {str(p)[:40]} is not 1 or 2 distinct axes in 0..{d - 1}")
         if self.axes == "original":

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion
 from ._progress import steps
 from ._state import JSON, Array, Int, Model, StateError
 
@@ -129,7 +129,7 @@ class FlowRegion(DensityRegion):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
     }
     _custom_objects = staticmethod(_custom_objects)
     _fitted_schema = {"mean_": Array(("d",)), "components_": Array(("d", "d")), "scales_": Array(("d",), positive=True),

@@ -82,7 +82,9 @@ class _Writer:
             return {"keras": name}
         if isinstance(value, (np.ndarray, np.generic, float)):
             arr = np.asarray(value)
-            if arr.dtype == np.float64 and np.array_equal(arr.astype(np.float32), arr, equal_nan=True):
+            with np.errstate(over="ignore"):  # a value beyond float32 simply stays float64
+                exact32 = arr.dtype == np.float64 and np.array_equal(arr.astype(np.float32), arr, equal_nan=True)
+            if exact32:
                 self.arrays[key] = arr.astype(np.float32)
                 return {"array": key, "dtype": "float64"}
             self.arrays[key] = arr

@@ -142,11 +142,11 @@ class Text(_Spec):
 class JSON(_Spec):
     """A plain JSON value of type ``kind`` (kept for reports, never computed with)."""
 
-    kind: type = dict
+    kind: type | tuple = dict
 
     def check(self, key, value, sizes):
         if not isinstance(value, self.kind):
-            raise StateError(key, f"expected a JSON {self.kind.__name__}, got {type(value).__name__}")
+            raise StateError(key, f"expected a JSON {getattr(self.kind, '__name__', 'list')}, got {type(value).__name__}")
         return value
 
 
