@@ -383,3 +383,94 @@ def test_complex_sparse_and_object_input_is_refused_with_sklearns_messages(metho
                          (np.array([[object()] * 3] * 5, dtype=object), "argument must be")]:
         with pytest.raises(LatentlabError, match=message):
             call(bad)
+
+
+# ------------------------------------------------------------------------------------ .keras models
+def _lambda_model(path):
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((16,))
+    out = keras.layers.Lambda(lambda z: z * 2.0)(inp)  # noqa: PLW0108 - pickled bytecode is the point
+    keras.Model(inp, out).save(path)
+    return path
+
+
+def test_keras_model_with_a_lambda_layer_is_refused(tmp_path, capsys):
+    from latentlab._errors import ModelError
+    from latentlab.model._io import _load_keras
+
+    store = _store(tmp_path, d=16)
+    model = _lambda_model(tmp_path / "lambda.keras")
+    with pytest.raises(ModelError, match="lambda.keras"):
+        _load_keras(model)
+    before = _snapshot(tmp_path)
+    line = _cli(["sample", "--z", store, "--encoder", model, "--decoder", model, "--region", "mnd", "--n", "2",
+                 "--out", tmp_path / "s.png"], capsys)
+    assert "lambda.keras" in line and _snapshot(tmp_path) == before
+
+
+def test_keras_zip_bomb_is_refused_before_keras_inflates_it(bomb_2gib, tmp_path, capsys):
+    from latentlab._errors import ModelError
+    from latentlab.model._io import _load_keras
+
+    bomb = _zip_raw(tmp_path / "bomb.keras", [("metadata.json", b"{}"), ("config.json", (*bomb_2gib, 2 << 30))])
+    with pytest.raises(ModelError, match="zip bomb"):
+        _load_keras(bomb)
+    many = _zip_raw(tmp_path / "many.keras", [(f"m{i}", b"") for i in range(1_500)])
+    with pytest.raises(ModelError, match="1,500 members"):
+        _load_keras(many)
+
+
+# ------------------------------------------------------------------------------------ attribute CSVs
+def _encode_with(csv, demo, out):
+    return ["encode", "--model", demo.model_dir, "--dataset", "lfw", "--limit", "3", "--attributes", csv, "--out", out,
+            "-q"]
+
+
+def test_hostile_attribute_csvs_are_one_line(tmp_path):
+    from latentlab._errors import DataSourceError
+    from latentlab.sources import read_attributes_csv
+
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as fh:  # sparse: 1.5 GiB on paper, no disk used; refused from its size, never read
+        fh.truncate(3 << 29)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id," + ",".join(f"c{i}" for i in range(70_000)) + "\na" + ",1" * 70_000 + "\n")
+    newline = tmp_path / "newline.csv"
+    newline.write_text('"i\nd",x\na,1\n')
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for path, word in [(huge, "MiB"), (wide, "columns"), (newline, "no id column"), (binary, "UTF-8"),
+                       (fifo, "not a regular file")]:
+        with pytest.raises(DataSourceError, match=word) as info:
+            read_attributes_csv(path, id_column="id")
+        assert "\n" not in str(info.value)
+
+
+def test_hostile_csv_through_encode_writes_nothing(demo, tmp_path, capsys):
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as fh:
+        fh.truncate(3 << 29)
+    out = tmp_path / "z.h5"
+    line = _cli(_encode_with(huge, demo, out), capsys)
+    assert "huge.csv" in line and sorted(p.name for p in tmp_path.iterdir()) == ["huge.csv"]
+
+
+# ------------------------------------------------------------------------------------ npz image arrays
+def test_hostile_npz_image_files_are_one_line(bomb_2gib, tmp_path):
+    from latentlab._errors import DataSourceError
+    from latentlab.sources import NpzSource
+
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    np.savez(tmp_path / "objects.npz", data=np.array([{"a": 1}] * 4, dtype=object))
+    np.savez(tmp_path / "complex.npz", data=images + 1j)
+    np.savez(tmp_path / "pickled_ids.npz", data=images, ids=np.array([object()] * 4, dtype=object))
+    np.savez(tmp_path / "many.npz", data=images, **{f"x{i}": np.zeros(1) for i in range(100)})
+    (tmp_path / "text.npz").write_text("not a zip")
+    _zip_raw(tmp_path / "bomb.npz", [("data.npy", (*bomb_2gib, 2 << 30))])
+    for name, word in [("objects", "Python objects"), ("complex", "dtype"), ("pickled_ids", "Python objects"),
+                       ("many", "members"), ("text", "not a .npz file"), ("bomb", "zip bomb")]:
+        with pytest.raises(DataSourceError, match=word) as info:
+            NpzSource(tmp_path / f"{name}.npz")
+        assert "\n" not in str(info.value) and f"{name}.npz" in str(info.value)

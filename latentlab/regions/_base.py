@@ -28,38 +28,50 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 
 from .._errors import LatentlabError
 
-__all__ = ["MAX_SEED", "BaseRegion", "DensityRegion", "check_Z", "check_grid", "sample_sphere"]
+__all__ = ["MAX_SEED", "BaseRegion", "InputTypeError", "DensityRegion", "check_Z", "check_grid", "sample_sphere"]
 
 
-def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
+class InputTypeError(LatentlabError, TypeError):
+    """Input of a type no region takes (a dict in an object array): scikit-learn raises ``TypeError`` here."""
+
+
+def _sklearn_first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+
+
+def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1, estimator=None,
+            reset: bool = True) -> np.ndarray:
     """Validate a point array: 2-D, finite, float64, enough rows, matching width.
+
+    The checks are scikit-learn's own (:func:`sklearn.utils.validation.check_array`, or
+    :func:`~sklearn.utils.validation.validate_data` with ``estimator``), so complex, sparse,
+    object and string input is refused with scikit-learn's messages; a point given as a
+    1-D array of length ``n_features`` is taken as one row.
 
     Raises
     ------
     LatentlabError
-        With a one-line message naming ``name`` and the problem.
+        With a one-line message naming ``name`` and the problem (``InputTypeError``, also a
+        ``TypeError``, where scikit-learn raises ``TypeError``).
     """
-    from sklearn.utils.validation import check_array
+    from sklearn.utils.validation import check_array, validate_data
 
+    if n_features is not None and isinstance(Z, (np.ndarray, list, tuple)) and np.ndim(Z) == 1 and len(Z) == n_features:
+        Z = np.asarray(Z)[None, :]
+    kwargs = dict(dtype=np.float64, ensure_all_finite=True, ensure_min_samples=max(min_rows, 1))
     try:
-        # scikit-learn's own refusal (and message) for complex, sparse, object and string input
-        Z = check_array(Z, dtype=np.float64, ensure_2d=False, allow_nd=True, ensure_all_finite=False,
-                        ensure_min_samples=0, ensure_min_features=0, input_name=name)
-    except (TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "expected a numeric array"
-        raise LatentlabError(f"{name}: {first}") from None
-    if Z.ndim == 1 and n_features is not None and Z.shape[0] == n_features:
-        Z = Z[None, :]
-    if Z.ndim != 2:
-        raise LatentlabError(f"{name}: expected a 2-D array (n_points, z_dim), got shape {Z.shape}")
-    if Z.shape[0] < min_rows:
-        raise LatentlabError(f"{name}: need at least {min_rows} point(s), got n_samples={Z.shape[0]}")
-    if Z.shape[1] < 1:
-        raise LatentlabError(f"{name}: z_dim must be at least 1")
+        if estimator is not None:
+            Z = validate_data(estimator, Z, reset=reset, **kwargs)
+        else:
+            Z = check_array(Z, input_name=name, **kwargs)
+    except TypeError as exc:
+        raise InputTypeError(f"{name}: {_sklearn_first_line(exc)}") from None
+    except ValueError as exc:
+        raise LatentlabError(f"{name}: {_sklearn_first_line(exc)}") from None
     if n_features is not None and Z.shape[1] != n_features:
-        raise LatentlabError(f"{name}: has z_dim {Z.shape[1]}, but the region was fitted with z_dim {n_features}")
-    if not np.isfinite(Z).all():
-        raise LatentlabError(f"{name}: contains NaN or Inf values")
+        raise LatentlabError(f"{name}: X has {Z.shape[1]} features, but the region is expecting {n_features} "
+                             "features as input (its z_dim)")
     return Z
 
 
@@ -206,8 +218,8 @@ class BaseRegion(BaseEstimator):
         -------
         self
         """
-        Z = check_Z(Z, min_rows=self._min_fit_rows)
         self.validate_params()
+        Z = check_Z(Z, min_rows=self._min_fit_rows, estimator=self, reset=True)
         unknown = sorted(set(inputs) - set(self.fit_inputs))
         if unknown:
             raise LatentlabError(f"region {self.name!r}: fit() does not take {', '.join(unknown)}")
@@ -338,7 +350,7 @@ class BaseRegion(BaseEstimator):
         self._check_fitted()
         if not self.bounded:
             raise NotImplementedError(f"region {self.name!r} is unbounded: contains() is not defined")
-        Z = check_Z(Z, n_features=self.n_features_in_)
+        Z = check_Z(Z, n_features=self.n_features_in_, estimator=self, reset=False)
         return np.asarray(self._contains(Z), dtype=bool)
 
     def _contains(self, Z: np.ndarray) -> np.ndarray:
@@ -355,7 +367,7 @@ class BaseRegion(BaseEstimator):
         self._check_fitted()
         if not self.has_density:
             raise NotImplementedError(f"region {self.name!r} has no log-density")
-        Z = check_Z(Z, n_features=self.n_features_in_)
+        Z = check_Z(Z, n_features=self.n_features_in_, estimator=self, reset=False)
         return np.asarray(self._score_samples(Z), dtype=np.float64)
 
     def _score_samples(self, Z: np.ndarray) -> np.ndarray:
