@@ -170,7 +170,7 @@ class FlowRegion(DensityRegion):
         self.components_, self.scales_ = vec[:, order].T, np.sqrt(lam)
         m = self.flow_dims_ = int(min(self.flow_dims, Z.shape[1]))
         if m < 2:
-            raise LatentlabError("flow: needs flow_dims >= 2 and z_dim >= 2")
+            raise LatentlabError(f"flow: needs flow_dims >= 2 and z_dim >= 2, got flow_dims={self.flow_dims}, n_features={Z.shape[1]}")
         U = self._whiten(Z)[:, :m].astype(np.float32)
         keras.utils.set_random_seed(int(self.random_state))
         x = keras.Input((m,))
