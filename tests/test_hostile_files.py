@@ -474,3 +474,54 @@ def test_hostile_npz_image_files_are_one_line(bomb_2gib, tmp_path):
         with pytest.raises(DataSourceError, match=word) as info:
             NpzSource(tmp_path / f"{name}.npz")
         assert "\n" not in str(info.value) and f"{name}.npz" in str(info.value)
+
+
+# ------------------------------------------------------------------------------ random damage (hypothesis)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+
+
+@pytest.fixture(scope="module")
+def planes_file(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("planes")
+    store = _store(tmp)
+    return store, save_region(fit_region("planes", store, axes="original"), tmp / "planes.region")
+
+
+@_FUZZ
+@given(where=st.sampled_from(["state", "params", "root"]), key_index=st.integers(0, 40), value=_JSON)
+def test_any_json_value_anywhere_loads_or_is_one_line(planes_file, tmp_path, where, key_index, value):
+    store, good = planes_file
+    doc, arrays, _ = _members(good)
+    target = doc if where == "root" else doc[where]
+    keys = sorted(target)
+    target[keys[key_index % len(keys)]] = value if where != "state" else (value if key_index % 2 else {"value": value})
+    bad = _write_region(tmp_path / "fuzz.region", doc, arrays)
+    try:
+        region = load_region(bad)
+    except LatentlabError as exc:
+        assert "\n" not in str(exc) and "fuzz.region" in str(exc)
+    else:
+        assert np.isfinite(region.sample(3, random_state=0)).all()
+
+
+@_FUZZ
+@given(offset=st.floats(0, 1, exclude_max=True), data=st.binary(min_size=1, max_size=16))
+def test_any_bytes_overwritten_load_or_are_one_line(planes_file, tmp_path, offset, data):
+    _, good = planes_file
+    raw = bytearray(good.read_bytes())
+    at = int(offset * len(raw))
+    raw[at:at + len(data)] = data
+    bad = tmp_path / "bytes.region"
+    bad.write_bytes(bytes(raw))
+    try:
+        region = load_region(bad)
+    except LatentlabError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert np.isfinite(region.sample(3, random_state=0)).all()

@@ -68,7 +68,10 @@ def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int 
     except TypeError as exc:
         raise InputTypeError(f"{name}: {_sklearn_first_line(exc)}") from None
     except ValueError as exc:
-        raise LatentlabError(f"{name}: {_sklearn_first_line(exc)}") from None
+        message = _sklearn_first_line(exc)
+        if "is expecting" in message and estimator is not None:
+            message += f" (the region's z_dim is {estimator.n_features_in_})"
+        raise LatentlabError(f"{name}: {message}") from None
     if n_features is not None and Z.shape[1] != n_features:
         raise LatentlabError(f"{name}: X has {Z.shape[1]} features, but the region is expecting {n_features} "
                              "features as input (its z_dim)")

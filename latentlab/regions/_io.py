@@ -402,6 +402,8 @@ def check_region_store(doc: dict, path, store) -> None:
         if want is None:
             raise LatentlabError(f"{path}: records no store fingerprint; refit it with `latentlab fit-region`")
         if want != s.fingerprint:
+            # what the file says is quoted (repr, cut short): a path with a newline cannot split the one line
             raise LatentlabError(
-                f"{path}: fitted on another store ({doc['store'].get('path')}, fingerprint {want}); {s.path} has {s.fingerprint}"
+                f"{path}: fitted on another store ({str(doc['store'].get('path'))[:200]!r}, fingerprint "
+                f"{str(want)[:80]!r}); {s.path} has {s.fingerprint}"
             )
