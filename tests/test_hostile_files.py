@@ -525,3 +525,30 @@ def test_any_bytes_overwritten_load_or_are_one_line(planes_file, tmp_path, offse
         assert "\n" not in str(exc)
     else:
         assert np.isfinite(region.sample(3, random_state=0)).all()
+
+
+# -------------------------------------------------------------------------- every region's schema holds
+def test_every_registered_region_declares_its_fitted_state():
+    from latentlab.regions import REGIONS
+
+    for name, (cls, _) in REGIONS.items():
+        assert isinstance(cls.__dict__.get("_fitted_schema", getattr(cls, "_fitted_schema", None)), dict), name
+
+
+@pytest.mark.parametrize("name", ["ball", "normal", "bgmm", "fragment", "ellipsoid-axis", "planes-all"])
+def test_regions_not_round_tripped_elsewhere_save_and_load(name, tmp_path):
+    from latentlab.regions import make_region
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 4))
+    if name == "fragment":
+        region = make_region("fragment:ellipsoid").fit(Z, labels=(Z[:, 0] > 0).astype(int))
+    elif name.endswith("-axis"):
+        region = make_region("ellipsoid", bound="axis").fit(Z)
+    elif name.endswith("-all"):
+        region = make_region("planes", pairs="all", n_axes=3).fit(Z)
+    else:
+        region = make_region(name, **({"n_components": 2} if name == "bgmm" else {})).fit(Z)
+    back = load_region(save_region(region, tmp_path / "r.region"))
+    np.testing.assert_array_equal(back.sample(20, random_state=1), region.sample(20, random_state=1))
+    np.testing.assert_allclose(back.score_samples(Z[:10]), region.score_samples(Z[:10]))

@@ -212,7 +212,10 @@ def validate_state(cls, state: dict) -> dict:
     StateError
         The first attribute that is unknown, missing or off its spec.
     """
-    schema = {**BASE_SCHEMA, **getattr(cls, "_fitted_schema", {})}
+    if not hasattr(cls, "_fitted_schema"):
+        raise StateError("state", f"{cls.__name__} declares no _fitted_schema, so a file's state for it cannot be "
+                                  "checked (add one next to its _parameter_constraints)")
+    schema = {**BASE_SCHEMA, **cls._fitted_schema}
     for key in state:
         if key not in schema:
             raise StateError(key, f"is not a fitted attribute of {cls.__name__}")
