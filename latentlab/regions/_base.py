@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from .._errors import LatentlabError
+from ._state import BASE_SCHEMA, StateError, validate_state
 
 __all__ = ["MAX_SEED", "BaseRegion", "InputTypeError", "DensityRegion", "check_Z", "check_grid", "sample_sphere"]
 
@@ -103,8 +104,6 @@ def _rng(random_state) -> np.random.Generator:
 
 
 def _base_schema() -> dict:
-    from ._state import BASE_SCHEMA
-
     return BASE_SCHEMA
 
 
@@ -245,8 +244,6 @@ class BaseRegion(BaseEstimator):
         So a parameter that fits to a non-finite radius, scale or covariance is refused here, in one line,
         instead of sampling NaN later (and a region file that ``save_region`` writes always loads).
         """
-        from ._state import StateError, validate_state
-
         schema = {**_base_schema(), **getattr(type(self), "_fitted_schema", {})}
         state = {k: v for k, v in vars(self).items() if k in schema}
         try:
