@@ -106,6 +106,8 @@ def sample_images(
     from ._checks import check_int
 
     n = check_int(n, "--n", maximum=1_000_000)
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        seed = check_int(seed, "--seed", minimum=0)  # before the model loads (seconds of TensorFlow start-up)
     from .regions import fit_region, load_region
     from .store import open_store
 
@@ -114,16 +116,23 @@ def sample_images(
     shape = autoencoder.image_shape if autoencoder is not None else _image_shape_hint(model_dir, store)
     if shape is not None:
         check_images_fit_in_memory(n, shape)
+    with open_store(store) as s:
+        if region_file is not None:  # fitted once, sampled many times; a bad file is refused before the model loads
+            fitted = load_region(region_file, store=s)
+            z_dim = fitted.n_features_in_
+        else:
+            z_dim = s.z_dim
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
     check_images_fit_in_memory(n, ae.image_shape)
-    with open_store(store) as s:
-        _check_dims(ae, s.z_dim, store)
-        if region_file is not None:  # fitted once, sampled many times
-            fitted = load_region(region_file, store=s)
-        else:
+    _check_dims(ae, z_dim, store)
+    if region_file is None:
+        with open_store(store) as s:
             fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
     z = fitted.sample(n, random_state=seed)
     images = ae.decode(z.astype(np.float32))
+    if not np.isfinite(images).all():
+        raise LatentlabError(f"{fitted.name}: the decoder gives NaN/Inf for these z-points (largest |z| "
+                             f"{float(np.abs(z).max()):.3g}, far outside the data); nothing written")
     info = {"region": fitted.describe(), "seed": seed, "store": str(store),
             "fit_partition": getattr(fitted, "fit_store_", {}).get("partition", getattr(fitted, "fit_partition_", None))}
     result = GeneratedImages(z, images, [str(i) for i in range(n)], info)

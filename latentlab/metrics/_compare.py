@@ -180,8 +180,7 @@ class _Model:
 
 def _plan(store, out_dir, regions, params, region_files, fragments, n, k):
     """Validate every option and resolve the sampler list before anything is computed or written."""
-    from ..regions import DEFAULT_REGIONS, make_region, region_file_info
-    from ..regions._io import check_region_store
+    from ..regions import DEFAULT_REGIONS, load_region, make_region
 
     if n < max(2, k + 1):
         raise LatentlabError(f"--n must be at least {max(2, k + 1)} for k={k} nearest neighbours, got {n}")
@@ -190,9 +189,10 @@ def _plan(store, out_dir, regions, params, region_files, fragments, n, k):
         raise LatentlabError(f"{frag_path}: no such fragments file")
     files = {}
     for path in region_files or []:
-        info = region_file_info(path)
-        check_region_store(info, path, store)  # refused before anything is fitted or written
-        files[_unique_name(info.get("region") or Path(path).stem, files, Path(path).stem)] = Path(path)
+        # loaded (and so validated) whole before anything is fitted or written: a bad file is one line and exit 2,
+        # not a skipped row
+        region = load_region(path, store=store)
+        files[_unique_name(region.name or Path(path).stem, files, Path(path).stem)] = Path(path)
     if regions is None:
         regions = [] if files else list(DEFAULT_REGIONS)
         frag_path = frag_path or find_fragments(store, out_dir)
@@ -408,7 +408,10 @@ def compare_samplers(
     -------
     CompareResult
     """
+    from .._checks import check_int
+
     t_all = time.perf_counter()
+    seed = check_int(seed, "--seed", minimum=0)
     params = dict(params or {})
     store = Path(store)
     regions, files, frag_path = _plan(store, out_dir, regions, params, region_files, fragments, n, k)

@@ -25,12 +25,33 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+#: A ``.keras`` file holds config.json, metadata.json, model.weights.h5 and maybe assets.
+_MAX_KERAS_MEMBERS = 1_000
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A ``.keras`` model is a zip archive: its directory and members are capped before Keras inflates any."""
+    from .._zipsafe import ZipLimits, close_zip, memory_bytes, open_zip
+
+    half = memory_bytes() // 2
+    limits = ZipLimits(max_members=_MAX_KERAS_MEMBERS, max_member_bytes=half, max_total_bytes=half)
+    close_zip(open_zip(path, str(path), limits, error=ModelError, what="Keras model (.keras zip archive)"))
+
+
 def _load_keras(path: Path):
+    """Load a model file someone else may have written: size caps first, then Keras' safe mode.
+
+    ``safe_mode=True`` (explicit, whatever Keras' default becomes) refuses a ``Lambda`` layer's
+    pickled Python bytecode and any class outside Keras and the registered ones, so loading a
+    model never runs code that came with the file.
+    """
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    if path.suffix == ".keras":
+        _check_keras_archive(path)
     keras = import_keras()
     try:
-        return keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises ValueError, zipfile.BadZipFile, OSError… for a bad file
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ModelError(f"{path}: cannot load Keras model ({msg})") from None

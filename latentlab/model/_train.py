@@ -196,7 +196,7 @@ def _train_on(source, prep, out: Path, config: ModelConfig, *, resume, strict, s
     with strategy.scope():
         if resume:
             try:
-                autoencoder = keras.saving.load_model(out / CHECKPOINT_FILE, compile=True)
+                autoencoder = keras.saving.load_model(out / CHECKPOINT_FILE, compile=True, safe_mode=True)
             except Exception as exc:
                 raise ModelError(f"{out / CHECKPOINT_FILE}: cannot resume from checkpoint ({str(exc)[:120]})") from None
             encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")

@@ -27,35 +27,84 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from .._errors import LatentlabError
+from ._state import BASE_SCHEMA, StateError, validate_state
 
-__all__ = ["BaseRegion", "DensityRegion", "check_Z", "sample_sphere"]
+__all__ = ["MAX_SEED", "BaseRegion", "InputTypeError", "DensityRegion", "check_Z", "check_grid", "sample_sphere"]
 
 
-def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
+class InputTypeError(LatentlabError, TypeError):
+    """Input of a type no region takes (a dict in an object array): scikit-learn raises ``TypeError`` here."""
+
+
+def _sklearn_first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+
+
+def check_Z(Z, *, name: str = "Z", n_features: int | None = None, min_rows: int = 1, estimator=None,
+            reset: bool = True) -> np.ndarray:
     """Validate a point array: 2-D, finite, float64, enough rows, matching width.
+
+    The checks are scikit-learn's own (:func:`sklearn.utils.validation.check_array`, or
+    :func:`~sklearn.utils.validation.validate_data` with ``estimator``), so complex, sparse,
+    object and string input is refused with scikit-learn's messages; a point given as a
+    1-D array of length ``n_features`` is taken as one row.
 
     Raises
     ------
     LatentlabError
-        With a one-line message naming ``name`` and the problem.
+        With a one-line message naming ``name`` and the problem (``InputTypeError``, also a
+        ``TypeError``, where scikit-learn raises ``TypeError``).
     """
+    from sklearn.utils.validation import check_array, validate_data
+
+    if n_features is not None and isinstance(Z, (np.ndarray, list, tuple)) and np.ndim(Z) == 1 and len(Z) == n_features:
+        Z = np.asarray(Z)[None, :]
+    kwargs = dict(dtype=np.float64, ensure_all_finite=True, ensure_min_samples=max(min_rows, 1))
     try:
-        Z = np.asarray(Z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise LatentlabError(f"{name}: expected a numeric array") from None
-    if Z.ndim == 1 and n_features is not None and Z.shape[0] == n_features:
-        Z = Z[None, :]
-    if Z.ndim != 2:
-        raise LatentlabError(f"{name}: expected a 2-D array (n_points, z_dim), got shape {Z.shape}")
-    if Z.shape[0] < min_rows:
-        raise LatentlabError(f"{name}: need at least {min_rows} point(s), got {Z.shape[0]}")
-    if Z.shape[1] < 1:
-        raise LatentlabError(f"{name}: z_dim must be at least 1")
+        if estimator is not None:
+            Z = validate_data(estimator, Z, reset=reset, **kwargs)
+        else:
+            Z = check_array(Z, input_name=name, **kwargs)
+    except TypeError as exc:
+        raise InputTypeError(f"{name}: {_sklearn_first_line(exc)}") from None
+    except ValueError as exc:
+        message = _sklearn_first_line(exc)
+        if "is expecting" in message and estimator is not None:
+            message += f" (the region's z_dim is {estimator.n_features_in_})"
+        raise LatentlabError(f"{name}: {message}") from None
     if n_features is not None and Z.shape[1] != n_features:
-        raise LatentlabError(f"{name}: has z_dim {Z.shape[1]}, but the region was fitted with z_dim {n_features}")
-    if not np.isfinite(Z).all():
-        raise LatentlabError(f"{name}: contains NaN or Inf values")
+        raise LatentlabError(f"{name}: X has {Z.shape[1]} features, but the region is expecting {n_features} "
+                             "features as input (its z_dim)")
     return Z
+
+
+#: Largest ``random_state`` a region takes: scikit-learn's (and NumPy's legacy) seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+
+
+def check_grid(values, name: str, minimum: int = 1) -> None:
+    """A grid parameter (``components_grid``, ``clusters_grid``): a non-empty list of integers >= ``minimum``."""
+    from numbers import Integral
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise LatentlabError(f"{name} must be a list of integers >= {minimum}, got {values!r}")
+    values = list(values)
+    if not values or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= minimum for v in values):
+        raise LatentlabError(f"{name} must be a non-empty list of integers >= {minimum}, got {values!r}")
+
+
+def _rng(random_state) -> np.random.Generator:
+    """``numpy.random.default_rng`` of a seed that is None, a non-negative integer or a Generator (else one line)."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise LatentlabError(f"random_state (--seed) must be None or an integer >= 0, got {random_state!r}")
+    return np.random.default_rng(int(random_state))
+
+
+def _base_schema() -> dict:
+    return BASE_SCHEMA
 
 
 def sample_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -171,8 +220,8 @@ class BaseRegion(BaseEstimator):
         -------
         self
         """
-        Z = check_Z(Z, min_rows=self._min_fit_rows)
         self.validate_params()
+        Z = check_Z(Z, min_rows=self._min_fit_rows, estimator=self, reset=True)
         unknown = sorted(set(inputs) - set(self.fit_inputs))
         if unknown:
             raise LatentlabError(f"region {self.name!r}: fit() does not take {', '.join(unknown)}")
@@ -181,8 +230,31 @@ class BaseRegion(BaseEstimator):
                 raise LatentlabError(f"region {self.name!r}: {len(value)} {key} for {len(Z)} points")
         self.n_features_in_ = Z.shape[1]
         self.n_fit_ = Z.shape[0]
-        self._fit(Z, **inputs)
+        try:
+            self._fit(Z, **inputs)
+        except FloatingPointError as exc:
+            raise LatentlabError(f"region {self.name!r}: fitting overflowed ({exc}); the data or a parameter is too "
+                                 "extreme for float64") from None
+        self._validate_fitted()
         return self
+
+    def _validate_fitted(self) -> None:
+        """The fitted state obeys the class's ``_fitted_schema`` (the one region files are checked against).
+
+        So a parameter that fits to a non-finite radius, scale or covariance is refused here, in one line,
+        instead of sampling NaN later (and a region file that ``save_region`` writes always loads).
+        """
+        schema = {**_base_schema(), **getattr(type(self), "_fitted_schema", {})}
+        state = {k: v for k, v in vars(self).items() if k in schema}
+        try:
+            validate_state(type(self), state)
+            self._check_state()
+        except StateError as exc:
+            raise LatentlabError(f"region {self.name!r}: the fit gives {exc.key} that {exc.problem}; a parameter or "
+                                 "the data is too extreme") from None
+
+    def _check_state(self) -> None:
+        """Relations between fitted attributes that ``_fitted_schema`` cannot express (raise ``StateError``)."""
 
     def _fit(self, Z: np.ndarray, **inputs) -> None:
         raise NotImplementedError
@@ -207,17 +279,28 @@ class BaseRegion(BaseEstimator):
         ndarray of shape (n, z_dim), float64
         """
         self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise LatentlabError(f"n must be an integer, got {n!r}")
         n = int(n)
         if n < 0:
             raise LatentlabError(f"n must be >= 0, got {n}")
-        rng = np.random.default_rng(random_state)
+        rng = _rng(random_state)
         if n == 0:
             return np.empty((0, self.n_features_in_))
-        if not self._rejection:
-            out = self._sample(n, rng)
-            self.acceptance_ = self._last_acceptance()
-            return out
-        return self._rejection_sample(n, rng)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below, in one line
+                if not self._rejection:
+                    out = self._sample(n, rng)
+                    self.acceptance_ = self._last_acceptance()
+                else:
+                    out = self._rejection_sample(n, rng)
+        except OverflowError as exc:
+            raise LatentlabError(f"region {self.name!r}: sampling overflowed ({exc}); a scale-like parameter is too "
+                                 "large for float64") from None
+        if not np.isfinite(out).all():
+            raise LatentlabError(f"region {self.name!r}: sampling gave non-finite z-points (NaN or Inf); a scale-like "
+                                 "parameter is too large for float64")
+        return out
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -267,7 +350,7 @@ class BaseRegion(BaseEstimator):
         self._check_fitted()
         if not self.bounded:
             raise NotImplementedError(f"region {self.name!r} is unbounded: contains() is not defined")
-        Z = check_Z(Z, n_features=self.n_features_in_)
+        Z = check_Z(Z, n_features=self.n_features_in_, estimator=self, reset=False)
         return np.asarray(self._contains(Z), dtype=bool)
 
     def _contains(self, Z: np.ndarray) -> np.ndarray:
@@ -284,7 +367,7 @@ class BaseRegion(BaseEstimator):
         self._check_fitted()
         if not self.has_density:
             raise NotImplementedError(f"region {self.name!r} has no log-density")
-        Z = check_Z(Z, n_features=self.n_features_in_)
+        Z = check_Z(Z, n_features=self.n_features_in_, estimator=self, reset=False)
         return np.asarray(self._score_samples(Z), dtype=np.float64)
 
     def _score_samples(self, Z: np.ndarray) -> np.ndarray:

@@ -10,10 +10,11 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion, check_grid
 from ._density import _subsample, select_by_heldout
 from ._ellipsoid import EllipsoidRegion
 from ._progress import steps
+from ._state import JSON, Array, Int, RegionList, StateError, Text
 
 __all__ = ["ClusterEllipsoidRegion"]
 
@@ -82,9 +83,16 @@ class ClusterEllipsoidRegion(DensityRegion):
         "reg_covar": [Interval(Real, 0, None, closed="left")],
         "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
         "max_cluster_samples": [Interval(Integral, 2, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "clusters_grid": ["array-like"],
     }
+    _fitted_schema = {"ellipsoids_": RegionList("EllipsoidRegion", many=True, dim="k"),
+                      "weights_": Array(("k",), nonnegative=True), "n_clusters_": Int(1, dim="k"),
+                      "selection_": JSON(dict, optional=True), "selection_method_": Text(optional=True)}
+
+    def _check_state(self):
+        if not abs(float(self.weights_.sum()) - 1.0) < 1e-6:
+            raise StateError("weights_", f"sum to {float(self.weights_.sum())!r}, not 1")
 
     def __init__(self, n_clusters=None, cluster_size: int = 40, clusters: str = "kmeans", pca_components: int = 32, sigma: float = 2.0,
                  fill: str = "gaussian", reg_covar: float = 1e-3, min_cluster_size: int = 10,
@@ -100,6 +108,10 @@ class ClusterEllipsoidRegion(DensityRegion):
         self.max_cluster_samples = max_cluster_samples
         self.random_state = random_state
         self.clusters_grid = clusters_grid
+
+    def _check_params(self):
+        if self.n_clusters == "auto":
+            check_grid(self.clusters_grid, "cluster-ellipsoid: clusters_grid")
 
     @property
     def fit_inputs(self) -> dict:

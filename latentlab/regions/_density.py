@@ -17,9 +17,11 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion, check_grid
 from ._progress import steps
-from ._simple import gaussian_logpdf
+from ._simple import check_cholesky, gaussian_logpdf
+from ._state import JSON, Array, Flag, Int, StateError, Text
+from ._state import Real as RealState
 
 __all__ = ["GMMRegion", "KDERegion", "select_by_heldout"]
 
@@ -121,11 +123,29 @@ class GMMRegion(DensityRegion):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "max_fit_samples": [Interval(Integral, 2, None, closed="left"), None],
         "components_grid": ["array-like"],
     }
     _transient = ("mixture_",)
+    #: ``_chols`` is recomputed from ``covariances_`` on load
+    _fitted_schema = {
+        "n_iter_": Int(0), "n_components_": Int(1, dim="k"), "weights_": Array(("k",), nonnegative=True),
+        "means_": Array(("k", "d")), "covariances_": Array(("k", "d", "d")), "_chols": Array(("k", "d", "d"), optional=True),
+        "converged_": Flag(), "selection_": JSON(dict, optional=True), "selection_method_": Text(optional=True),
+    }
+
+    def _check_state(self):
+        if not abs(float(self.weights_.sum()) - 1.0) < 1e-6:
+            raise StateError("weights_", f"sum to {float(self.weights_.sum())!r}, not 1")
+        if not np.allclose(self.covariances_, np.swapaxes(self.covariances_, 1, 2)):
+            raise StateError("covariances_", "are not symmetric")
+        try:
+            chols = np.linalg.cholesky(self.covariances_)
+        except np.linalg.LinAlgError:
+            raise StateError("covariances_", "are not positive definite") from None
+        check_cholesky(chols, "covariances_")
+        self._chols = chols
 
     def __init__(self, n_components=10, covariance_type: str = "full", bayesian: bool = False,
                  max_iter: int = 25, tol: float = 1e-3, reg_covar: float = 1e-6, random_state: int = 0,
@@ -139,6 +159,10 @@ class GMMRegion(DensityRegion):
         self.random_state = random_state
         self.max_fit_samples = max_fit_samples
         self.components_grid = components_grid
+
+    def _check_params(self):
+        if self.n_components == "auto":
+            check_grid(self.components_grid, "gmm: components_grid")
 
     def _fit(self, Z):
         Zs = _subsample(Z, self.max_fit_samples, self.random_state)
@@ -171,7 +195,11 @@ class GMMRegion(DensityRegion):
             warnings.simplefilter("ignore", ConvergenceWarning)
             while done < self.max_iter:
                 m.max_iter = min(10, self.max_iter - done)
-                m.fit(Z)
+                try:
+                    m.fit(Z)
+                except ValueError as exc:  # scikit-learn: "ill-defined empirical covariance" (duplicate rows, reg_covar=0)
+                    first = str(exc).strip().splitlines()[0].split(". ")[0]
+                    raise LatentlabError(f"gmm: EM failed ({first}); use a larger reg_covar or fewer components") from None
                 done += m.n_iter_
                 bar.advance(m.n_iter_, lower_bound=float(m.lower_bound_))
                 if m.converged_:
@@ -265,8 +293,10 @@ class KDERegion(DensityRegion):
         "cv": [Interval(Integral, 2, None, closed="left")],
         "n_bandwidths": [Interval(Integral, 1, None, closed="left")],
         "max_cv_samples": [Interval(Integral, 2, None, closed="left")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
     }
+    _fitted_schema = {"bandwidth_": RealState(0.0, open_low=True), "_data": Array(("n", "d")),
+                      "cv_bandwidths_": Array(("g",), positive=True, optional=True), "cv_scores_": Array(("g",), optional=True)}
 
     def __init__(self, bandwidth: float | None = None, cv: int = 5, n_bandwidths: int = 12,
                  max_cv_samples: int = 2000, random_state: int = 0):

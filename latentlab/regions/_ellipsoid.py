@@ -36,7 +36,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
 from ._base import DensityRegion, sample_sphere
-from ._simple import _cholesky, gaussian_logpdf, log_unit_ball_volume
+from ._simple import _cholesky, check_cholesky, gaussian_logpdf, log_unit_ball_volume
+from ._state import Array, ArrayList, Flag, JSON, StateError
+from ._state import Real as RealState
 
 __all__ = ["EllipsoidRegion", "PlanesRegion", "sigma_mass"]
 
@@ -48,6 +50,29 @@ def sigma_mass(k: float) -> float:
 
 class _PCAFrame(DensityRegion):
     """Shared fit: mean, covariance, eigendecomposition (descending)."""
+
+    #: r = the kept axes (r = z_dim unless fitted on fewer points than dimensions); ``_sqrt_lam`` is recomputed on load
+    _frame_schema = {
+        "mean_": Array(("d",)),
+        "eigenvalues_": Array(("r",), positive=True),
+        "components_": Array(("r", "d")),
+        "_sqrt_lam": Array(("r",), optional=True),
+        "_cov": Array(("d", "d"), optional=True),
+        "floor_": RealState(0.0, open_low=True, optional=True),
+    }
+
+    def _check_state(self):
+        r, d = self.components_.shape
+        if r > d or r < 1:
+            raise StateError("components_", f"has {r} axes for z_dim {d}")
+        if r < d and not hasattr(self, "floor_"):
+            raise StateError("floor_", f"is missing (needed with {r} < z_dim axes)")
+        # the axes must be orthonormal, or whitening and its inverse disagree and samples leave the region
+        if not np.allclose(self.components_ @ self.components_.T, np.eye(r), atol=1e-4):
+            raise StateError("components_", "rows are not orthonormal axes")
+
+    def _restore(self):
+        self._sqrt_lam = np.sqrt(self.eigenvalues_)
 
     def _fit_frame(self, Z, reg_covar, *, low_rank: bool = False):
         from ..analysis._pca import pca_of_rows, principal_axes_of_rows
@@ -172,6 +197,8 @@ class EllipsoidRegion(_PCAFrame):
         "bound": [StrOptions({"radius", "axis"})],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
+    _fitted_schema = {**_PCAFrame._frame_schema, "mass_": RealState(0.0, 1.0, open_low=True),
+                      "radius_": RealState(0.0, open_low=True)}
 
     def __init__(self, sigma: float = 2.0, fill: str = "gaussian", bound: str = "radius", reg_covar: float = 1e-6):
         self.sigma = sigma
@@ -180,10 +207,21 @@ class EllipsoidRegion(_PCAFrame):
         self.reg_covar = reg_covar
 
     def _fit(self, Z):
+        self._fit_frame(Z, self.reg_covar, low_rank=self.bound == "radius")
+        self._set_bound(Z.shape[1])
+
+    def _check_state(self):
+        super()._check_state()
+        if self.bound == "axis" and len(self.components_) != self.n_features_in_:
+            raise StateError("components_", f"bound='axis' needs all {self.n_features_in_} axes")
+
+    def _restore(self):
+        super()._restore()
+        self._set_bound(self.n_features_in_)  # derived from the parameters: a file cannot make them disagree
+
+    def _set_bound(self, d):
         from scipy.stats import chi2
 
-        self._fit_frame(Z, self.reg_covar, low_rank=self.bound == "radius")
-        d = Z.shape[1]
         p = sigma_mass(float(self.sigma))
         if self.bound == "radius":
             self.mass_ = p
@@ -279,6 +317,9 @@ class PlanesRegion(_PCAFrame):
         "n_axes": [Interval(Integral, 1, None, closed="left"), None],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
+    _fitted_schema = {**_PCAFrame._frame_schema, "planes_": JSON((list, tuple)), "normalizer_exact_": Flag(),
+                      "_rejection": Flag(optional=True), "log_mass_": RealState(None, 0.0),
+                      "_inv2": ArrayList(optional=True), "_chol": Array(("d", "d"), optional=True)}
 
     def __init__(self, sigma: float = 2.0, axes: str = "pca", pairs="consecutive", n_axes: int | None = None,
                  reg_covar: float = 1e-6):
@@ -287,6 +328,18 @@ class PlanesRegion(_PCAFrame):
         self.pairs = pairs
         self.n_axes = n_axes
         self.reg_covar = reg_covar
+
+    def _check_params(self):
+        if isinstance(self.pairs, str):
+            return
+        pairs = self.pairs.tolist() if isinstance(self.pairs, np.ndarray) else self.pairs
+        ok = isinstance(pairs, (list, tuple)) and len(pairs) > 0
+        for p in pairs if ok else ():
+            ok = ok and isinstance(p, (list, tuple, np.ndarray)) and len(p) in (1, 2) and all(
+                isinstance(i, Integral) and not isinstance(i, bool) and i >= 0 for i in p) and len(set(p)) == len(p)
+        if not ok:
+            raise LatentlabError(f"region 'planes': pairs must be 'consecutive', 'all' or a non-empty list of pairs of "
+                                 f"distinct axis indices >= 0 such as [[0, 1], [2, 3]], got {str(self.pairs)[:80]}")
 
     def _make_planes(self, d):
         if isinstance(self.pairs, str):
@@ -310,7 +363,30 @@ class PlanesRegion(_PCAFrame):
             raise LatentlabError("planes: no pairs given")
         return planes
 
+    def _check_state(self):
+        super()._check_state()
+        d = self.n_features_in_
+        if len(self.components_) != d:
+            raise StateError("components_", f"planes need all {d} axes, found {len(self.components_)}")
+        if not self.planes_:
+            raise StateError("planes_", "is empty")
+        for p in self.planes_:
+            if (not isinstance(p, (list, tuple)) or len(p) not in (1, 2) or len(set(map(str, p))) != len(p)
+                    or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < d for i in p)):
+                raise StateError("planes_", f"entry {str(p)[:40]} is not 1 or 2 distinct axes in 0..{d - 1}")
+        if self.axes == "original":
+            if not hasattr(self, "_chol") or len(getattr(self, "_inv2", ())) != len(self.planes_):
+                raise StateError("_inv2", "original-axes planes need one inverse covariance per plane and _chol")
+            for p, inv in zip(self.planes_, self._inv2):
+                if inv.shape != (len(p), len(p)):
+                    raise StateError("_inv2", f"shape {inv.shape} for plane {p}")
+            check_cholesky(self._chol, "_chol")
+        flat = [i for p in self.planes_ for i in p]
+        if self.normalizer_exact_ != (self.axes == "pca" and len(flat) == len(set(flat))):
+            raise StateError("normalizer_exact_", "disagrees with the planes and axes")
+
     def _restore(self):
+        super()._restore()
         self.planes_ = [tuple(int(i) for i in p) for p in self.planes_]
         self._rejection = not self.normalizer_exact_
 

@@ -20,8 +20,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion
 from ._progress import steps
+from ._state import JSON, Array, Int, Model, StateError
 
 __all__ = ["FlowRegion"]
 
@@ -128,9 +129,18 @@ class FlowRegion(DensityRegion):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
     }
     _custom_objects = staticmethod(_custom_objects)
+    _fitted_schema = {"mean_": Array(("d",)), "components_": Array(("d", "d")), "scales_": Array(("d",), positive=True),
+                      "flow_dims_": Int(2), "history_": JSON(dict), "epochs_": Int(0), "flow_": Model()}
+
+    def _check_state(self):
+        if self.flow_dims_ > self.n_features_in_:
+            raise StateError("flow_dims_", f"{self.flow_dims_} exceeds z_dim {self.n_features_in_}")
+        shape = tuple(self.flow_.input_shape) if not isinstance(self.flow_.input_shape, list) else None
+        if shape != (None, self.flow_dims_) or len(self._coupling_layers()) < 1:
+            raise StateError("flow_", f"takes {shape}, not (None, {self.flow_dims_}), or has no coupling layer")
 
     def __init__(self, flow_dims: int = 64, n_layers: int = 6, hidden: int = 256, epochs: int = 60,
                  batch_size: int = 512, learning_rate: float = 1e-3, patience: int = 5, temperature: float = 1.0,
@@ -160,7 +170,7 @@ class FlowRegion(DensityRegion):
         self.components_, self.scales_ = vec[:, order].T, np.sqrt(lam)
         m = self.flow_dims_ = int(min(self.flow_dims, Z.shape[1]))
         if m < 2:
-            raise LatentlabError("flow: needs flow_dims >= 2 and z_dim >= 2")
+            raise LatentlabError(f"flow: needs flow_dims >= 2 and z_dim >= 2, got flow_dims={self.flow_dims}, n_features={Z.shape[1]}")
         U = self._whiten(Z)[:, :m].astype(np.float32)
         keras.utils.set_random_seed(int(self.random_state))
         x = keras.Input((m,))

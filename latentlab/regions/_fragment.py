@@ -10,6 +10,7 @@ import numpy as np
 
 from .._errors import LatentlabError
 from ._base import DensityRegion
+from ._state import Int, RegionList, StateError
 
 __all__ = ["FragmentRegion", "read_fragment_labels"]
 
@@ -82,6 +83,13 @@ class FragmentRegion(DensityRegion):
         "fragments": [str, os.PathLike, None],
         "base_params": [dict, None],
     }
+    _fitted_schema = {"base_": RegionList(), "n_fragment_": Int(1)}
+
+    def _check_state(self):
+        from ._registry import region_name
+
+        if region_name(self.base_) != self.base:
+            raise StateError("base_", f"is a {region_name(self.base_)!r} region, but the parameters say {self.base!r}")
 
     def __init__(self, base="mnd", fragment: int = 0, fragments=None, base_params: dict | None = None):
         self.base = base

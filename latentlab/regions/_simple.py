@@ -10,6 +10,8 @@ from sklearn.utils._param_validation import Interval
 
 from .._errors import LatentlabError
 from ._base import DensityRegion, sample_sphere
+from ._state import Array, StateError
+from ._state import Real as RealState
 
 __all__ = ["BallRegion", "CubeRegion", "MNDRegion", "NormalRegion", "gaussian_logpdf", "log_unit_ball_volume"]
 
@@ -30,6 +32,14 @@ def _cholesky(cov: np.ndarray, reg: float) -> np.ndarray:
         except np.linalg.LinAlgError:
             jitter = max(jitter * 10, 1e-10)
     raise LatentlabError("covariance of the fit data is not positive definite (too few or duplicated points?)")
+
+
+def check_cholesky(L: np.ndarray, key: str) -> None:
+    """A region file's Cholesky factor(s): lower triangular with a positive diagonal (else the density is not one)."""
+    if not np.array_equal(L, np.tril(L)):
+        raise StateError(key, "is not lower triangular")
+    if not (np.diagonal(L, axis1=-2, axis2=-1) > 0).all():
+        raise StateError(key, "has a diagonal entry <= 0 (not a Cholesky factor)")
 
 
 def gaussian_logpdf(Z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
@@ -71,6 +81,7 @@ class CubeRegion(DensityRegion):
     bounded = True
 
     _parameter_constraints = {"b": [Interval(Real, 0, None, closed="neither"), None], "center": ["boolean"]}
+    _fitted_schema = {"center_": Array(("d",)), "b_": RealState(0.0, open_low=True)}
 
     def __init__(self, b: float | None = None, center: bool = False):
         self.b = b
@@ -120,6 +131,7 @@ class BallRegion(DensityRegion):
 
     _parameter_constraints = {"quantile": [Interval(Real, 0, 1, closed="right")],
                               "radius": [Interval(Real, 0, None, closed="neither"), None]}
+    _fitted_schema = {"center_": Array(("d",)), "radius_": RealState(0.0, open_low=True)}
 
     def __init__(self, quantile: float = 0.95, radius: float | None = None):
         self.quantile = quantile
@@ -168,6 +180,7 @@ class NormalRegion(DensityRegion):
 
 
     _parameter_constraints = {"fitted": ["boolean"], "scale": [Interval(Real, 0, None, closed="neither"), None]}
+    _fitted_schema = {"mean_": Array(("d",)), "scale_": RealState(0.0, open_low=True)}
 
     def __init__(self, fitted: bool = False, scale: float | None = None):
         self.fitted = fitted
@@ -209,6 +222,10 @@ class MNDRegion(DensityRegion):
 
 
     _parameter_constraints = {"reg_covar": [Interval(Real, 0, None, closed="left")]}
+    _fitted_schema = {"mean_": Array(("d",)), "cholesky_": Array(("d", "d")), "covariance_": Array(("d", "d"))}
+
+    def _check_state(self):
+        check_cholesky(self.cholesky_, "cholesky_")
 
     def __init__(self, reg_covar: float = 1e-6):
         self.reg_covar = reg_covar

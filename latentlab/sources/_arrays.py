@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from .._errors import DataSourceError
+from .._zipsafe import ZipLimits, close_zip, memory_bytes, open_zip, read_npy
 from ._base import ImageSource, Preprocessing, crop_box, resize
 
 
@@ -73,19 +74,25 @@ class NpzSource(ArraySource):
         path = Path(path)
         if not path.is_file():
             raise DataSourceError(f"{path}: no such file")
+        half = _memory_bytes() // 2
+        # caps on the archive's directory and every member before anything is inflated; arrays are parsed from their
+        # .npy header (never np.load: no pickles, no dtype that is not an image or an id)
+        limits = ZipLimits(max_members=_MAX_NPZ_MEMBERS, max_member_bytes=half, max_total_bytes=half,
+                           max_ratio=_MAX_COMPRESSION_RATIO, ratio_floor_bytes=_BOMB_CHECK_BYTES)
+        zf = open_zip(path, str(path), limits, error=DataSourceError, what=".npz file")
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                if "data" not in npz.files:
-                    raise DataSourceError(f"{path}: no 'data' array (found: {', '.join(npz.files) or 'nothing'})")
-                check_npz_member(npz, "data", path)
-                if "ids" in npz.files:
-                    check_npz_member(npz, "ids", path)
-                data = npz["data"]
-                ids = [str(i) for i in npz["ids"]] if "ids" in npz.files else None
-        except DataSourceError:
-            raise
-        except Exception as exc:  # zipfile / pickle / header errors all mean "not a usable npz"
-            raise DataSourceError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
+            files = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+            if "data" not in files:
+                raise DataSourceError(f"{path}: no 'data' array (found: {', '.join(files)[:200] or 'nothing'})")
+            check_npz_member(zf, "data", path)
+            data = read_npy(zf, "data.npy", str(path), error=DataSourceError, kinds="uif", what="'data'")
+            ids = None
+            if "ids" in files:
+                check_npz_member(zf, "ids", path)
+                ids = [str(i) for i in read_npy(zf, "ids.npy", str(path), error=DataSourceError, kinds="iuUS",
+                                                what="'ids'")]
+        finally:
+            close_zip(zf)
         super().__init__(data, ids, location=str(path))
 
 
@@ -93,16 +100,12 @@ class NpzSource(ArraySource):
 _BOMB_CHECK_BYTES = 64 << 20
 #: Largest deflate ratio accepted for a big member; image arrays compress 2-10×.
 _MAX_COMPRESSION_RATIO = 100
+#: An image npz holds ``data`` and maybe ``ids``; a directory of thousands of entries is not one.
+_MAX_NPZ_MEMBERS = 64
+_memory_bytes = memory_bytes
 
 
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 16 << 30
-
-
-def check_npz_member(npz, key: str, path) -> None:
+def check_npz_member(zf, key: str, path) -> None:
     """Refuse a ``.npz`` member that would not fit in memory, or a zip bomb, before inflating it.
 
     The array's size comes from its ``.npy`` header (shape × itemsize) and the
@@ -112,15 +115,18 @@ def check_npz_member(npz, key: str, path) -> None:
     """
     name = f"{key}.npy"
     try:
-        info = npz.zip.getinfo(name)
+        info = zf.getinfo(name)
     except KeyError:
         return
-    with npz.zip.open(name) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-        else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    try:
+        with zf.open(name) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except Exception:  # noqa: BLE001 - numpy raises ValueError / SyntaxError / … for a damaged header
+        raise DataSourceError(f"{path}: '{key}' is not a readable .npy array") from None
     if dtype.hasobject:
         raise DataSourceError(f"{path}: '{key}' holds Python objects (pickles are never loaded)")
     nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize

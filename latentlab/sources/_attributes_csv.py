@@ -16,7 +16,6 @@ Empty cells and images missing from the CSV get 0 (unknown) in every column.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 
@@ -24,7 +23,8 @@ import numpy as np
 
 from .._errors import DataSourceError
 
-__all__ = ["MAX_CATEGORIES", "read_attributes_csv", "with_csv_attributes"]
+__all__ = ["MAX_CATEGORIES", "MAX_CSV_BYTES", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "read_attributes_csv",
+           "with_csv_attributes"]
 
 #: Most distinct values a categorical column may have (one-hot columns it becomes).
 MAX_CATEGORIES = 64
@@ -38,6 +38,47 @@ def _sort_key(value: str):
         return (0, float(value), value)
     except ValueError:
         return (1, 0.0, value)
+
+
+#: Largest attribute CSV read (CelebA's 40 attributes for 202,599 images are 25 MB); checked before reading.
+MAX_CSV_BYTES = 1 << 30
+#: Most cells (rows x columns) parsed: CelebA has 8.3 million; 50 million strings take a few GB in Python.
+MAX_CSV_CELLS = 50_000_000
+#: Most columns, in the CSV and after one-hot encoding (the store's /attributes reader takes at most 65,536).
+MAX_CSV_COLUMNS = 65_536
+
+
+def _read_table(path: Path) -> list[list[str]]:
+    """The non-blank rows of a CSV, its size, columns and cells capped before and while reading."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise DataSourceError(f"{path}: not a regular file")
+    except OSError as exc:
+        raise DataSourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size > MAX_CSV_BYTES:
+        raise DataSourceError(f"{path}: {size / 2**20:,.0f} MiB; an attribute CSV is read only up to "
+                              f"{MAX_CSV_BYTES / 2**20:,.0f} MiB")
+    table, cells = [], 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for lineno, row in enumerate(csv.reader(fh), 1):
+                if not any(c.strip() for c in row):
+                    continue
+                if len(row) > MAX_CSV_COLUMNS:
+                    raise DataSourceError(f"{path}:{lineno}: {len(row):,} fields; at most {MAX_CSV_COLUMNS:,} columns")
+                cells += len(row)
+                if cells > MAX_CSV_CELLS:
+                    raise DataSourceError(f"{path}: more than {MAX_CSV_CELLS:,} cells (rows x columns); "
+                                          "split the file or drop columns")
+                table.append(row)
+    except OSError as exc:
+        raise DataSourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise DataSourceError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise DataSourceError(f"{path}: not a readable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    return table
 
 
 def read_attributes_csv(path: str | os.PathLike, *, id_column: str | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -72,24 +113,14 @@ def read_attributes_csv(path: str | os.PathLike, *, id_column: str | None = None
     (['smiling', 'colour=blue', 'colour=red'], [1, -1, 1])
     """
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise DataSourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise DataSourceError(f"{path}: not a UTF-8 text file") from None
-    try:
-        table = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise DataSourceError(f"{path}: not a readable CSV ({exc})") from None
-    table = [r for r in table if any(c.strip() for c in r)]
+    table = _read_table(path)
     if len(table) < 2:
         raise DataSourceError(f"{path}: expected a header row and at least one data row")
     header = [h.strip() for h in table[0]]
     if id_column is None:
         id_column = "id" if "id" in header else header[0]
     if id_column not in header:
-        raise DataSourceError(f"{path}: no id column {id_column!r} (columns: {', '.join(header)})")
+        raise DataSourceError(f"{path}: no id column {id_column!r} (columns: {', '.join(map(repr, header))[:300]})")
     id_at = header.index(id_column)
     ids, cells = [], []
     for lineno, row in enumerate(table[1:], 2):
@@ -123,6 +154,9 @@ def read_attributes_csv(path: str | os.PathLike, *, id_column: str | None = None
             columns.append(np.array([0 if v == "" else (1 if v == value else -1) for v in values], np.int8))
     if not names:
         raise DataSourceError(f"{path}: no attribute columns besides the id column {id_column!r}")
+    if len(names) > MAX_CSV_COLUMNS:
+        raise DataSourceError(f"{path}: {len(names):,} attribute columns after one-hot encoding; at most "
+                              f"{MAX_CSV_COLUMNS:,}")
     matrix = np.stack(columns, axis=1)
     return names, {i: matrix[r] for r, i in enumerate(ids)}
 
