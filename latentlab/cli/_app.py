@@ -17,7 +17,3 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Print the traceback of an unexpected error (also LATENTLAB_DEBUG=1)."),
 ) -> None:
     """Analyse the latent space of autoencoders: encode → z-store → analyses → regions → decode → report."""
-
-
-# Registered here rather than in cli/__init__.py: importing _app is enough to get them.
-from . import _stores  # noqa: E402,F401  import, subset

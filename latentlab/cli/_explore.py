@@ -22,8 +22,8 @@ def _optional_model(model, encoder, decoder) -> dict:
 
     if model is not None and (encoder is not None or decoder is not None):
         raise ModelError("give either --model or --encoder/--decoder, not both")
-    if model is None and (encoder is None) != (decoder is None):
-        raise ModelError("bring your own model: give both --encoder and --decoder")
+    if model is None and encoder is not None and decoder is None:
+        raise ModelError("bring your own model: give both --encoder and --decoder (or --decoder alone to decode)")
     return {"model": model, "encoder": encoder, "decoder": decoder}
 
 
@@ -53,7 +53,7 @@ def explore(
         raise LatentlabError(f"--max-glyphs: expected at least 1 point, got {max_glyphs}")
     kw = _optional_model(model, encoder, decoder)
     check_port(port, host)  # before loading anything: a busy port costs nothing
-    if not kw["model"] and not kw["encoder"]:
+    if not kw["model"] and not kw["decoder"]:
         typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
 
     def ready(url: str) -> None:

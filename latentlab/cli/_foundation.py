@@ -1,4 +1,4 @@
-"""CLI: train, encode, info, demo, merge."""
+"""CLI: train, encode, info, demo, merge (and import, subset from _stores)."""
 
 from __future__ import annotations
 
@@ -189,3 +189,7 @@ def demo(
     typer.echo(f"store:  {result.store}")
     typer.echo(f"report: {result.report}")
     return 0
+
+
+# import and subset live in their own module; registered here so that they follow the store commands
+from . import _stores  # noqa: E402,F401

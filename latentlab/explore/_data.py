@@ -313,7 +313,7 @@ class ExploreData:
             from ..sources import Preprocessing, open_source
 
             dataset, location = self.attrs.get("dataset"), self.attrs.get("source")
-            if dataset in (None, "array", "samples"):
+            if dataset in (None, "array", "samples", "import"):
                 raise LatentlabError(f"the store records no image source (dataset {dataset!r})")
             src = open_source(dataset, None if dataset == "lfw" else location)
             size = int(self.attrs.get("image_size") or (self.autoencoder.image_size if self.autoencoder else 0))
@@ -460,7 +460,9 @@ def load_explore_data(store, *, model_dir=None, encoder=None, decoder=None, auto
                       neighbours: int = DEFAULT_NEIGHBOURS) -> ExploreData:
     """:class:`ExploreData` for a store and, when given, a model (loaded here; TensorFlow only then)."""
     if autoencoder is None and (model_dir is not None or encoder is not None or decoder is not None):
-        from ..generate import load_model
+        from ..generate import _check_model_early, load_model
+
+        _check_model_early(store, model_dir, encoder, decoder, None)  # a z_dim mismatch before TensorFlow
 
         autoencoder = load_model(model_dir, encoder=encoder, decoder=decoder)
     return ExploreData(store, autoencoder=autoencoder, fragments=fragments, neighbours=neighbours)
