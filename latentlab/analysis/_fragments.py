@@ -971,7 +971,10 @@ def find_fragments(
 
     min_fragment_size = check_int(min_fragment_size, "min_fragment_size", minimum=2, optional=True)
     min_filament_size = check_int(min_filament_size, "min_filament_size", minimum=2, optional=True)
+    from .._stages import stage
+
     t0 = time.perf_counter()
+    stage("fragments: loading the points")
     z, index, attrs, attr_names, source = _load_input(data, partition, attributes, attribute_names)
     n, d = z.shape
     if n < 4:
@@ -987,8 +990,10 @@ def find_fragments(
     min_fil = int(min_filament_size) if min_filament_size else max(5, k_eff)
     t0 = lap("load", t0)
 
+    stage(f"fragments: PCA of {n:,} points")
     y, comps, mean, ratio = _reduce(z, metric, pca_variance)
     t0 = lap("pca", t0)
+    stage(f"fragments: {k_eff}-NN graph of {n:,} points")
     ind_all, dist_all, knn_used, quality = _neighbour_graph(y, k_eff, int(filament_scales), knn,
                                                              recall_queries, random_state)
     ind, dist = ind_all[:, :k_eff], dist_all[:, :k_eff]
@@ -1005,9 +1010,11 @@ def find_fragments(
     local_dim = local_dimension_mle(dist)
     t0 = lap("local_stats", t0)
 
+    stage("fragments: segmenting fragments and halo")
     fragment = _segment(ind, log_rk, np.log(halo_ratio), min_frag)
     t0 = lap("fragments", t0)
 
+    stage("fragments: filaments")
     score, scale, spread, filament, ladder, n_cand = _filaments(y, ind_all, k_eff, int(filament_scales),
                                                                 filament_threshold, min_fil)
     del ind_all, dist_all
@@ -1015,10 +1022,12 @@ def find_fragments(
 
     tree, cluster = None, None
     if hierarchy:
+        stage("fragments: density hierarchy")
         tree, cluster = density_hierarchy(ind, dist, min_cluster_size=min_cluster_size or min_frag, level=level,
                                           dimension=d_use, groups=label_values, group_names=label_names)
         t0 = lap("hierarchy", t0)
 
+    stage("fragments: tables and label agreement")
     rng = np.random.default_rng(random_state)
     frag_rows = _fragment_table(y, z, fragment, r_k, to_metric, rng)
     fil_rows = _filament_table(y, ind, dist, filament, fragment, comps, to_metric, scale, spread)

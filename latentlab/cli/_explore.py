@@ -103,16 +103,23 @@ def export(
         _check_target_files([projector / name for name in PROJECTOR_FILES], overwrite)
     if parquet is not None:
         _check_target_files([parquet], overwrite)
+    from .._stages import stage
+    from ._common import announce_stages
+
     kw = _optional_model(model, encoder, decoder)
-    data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
-                             fragments=fragments)
-    if projector is not None:
-        result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
-                                  sprite=not no_sprite, overwrite=overwrite)
-        for note in result["notes"]:
-            typer.echo(note)
-        typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
-    if parquet is not None:
-        result = export_parquet(data, parquet, overwrite=overwrite)
-        typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
+    with announce_stages():
+        stage("reading the store, PCA and colourings" + (" (and loading the model)" if any(kw.values()) else ""))
+        data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
+                                 fragments=fragments)
+        if projector is not None:
+            stage(f"projector files{'' if no_sprite else ' and the sprite image'} in {projector}")
+            result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
+                                      sprite=not no_sprite, overwrite=overwrite)
+            for note in result["notes"]:
+                typer.echo(note)
+            typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
+        if parquet is not None:
+            stage(f"Parquet table {parquet}")
+            result = export_parquet(data, parquet, overwrite=overwrite)
+            typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
     return 0

@@ -181,9 +181,14 @@ def demo(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a demo already in --out.")] = False,
 ) -> int:
     """Train on 100 offline LFW faces, encode them, and write report.html (no download)."""
-    from ..demo import run_demo
+    from ..demo import DEMO_EPOCHS, run_demo
+    from ._common import announce_stages, epoch_progress
 
-    result = run_demo(out, quick=quick, epochs=epochs, seed=seed, overwrite=overwrite, log=typer.echo)
+    total = epochs or DEMO_EPOCHS["quick" if quick else "full"]
+    bar, on_epoch = epoch_progress("training", total)
+    with bar, announce_stages():  # epochs, then the report's sections and their stages
+        result = run_demo(out, quick=quick, epochs=epochs, seed=seed, overwrite=overwrite, log=typer.echo,
+                          on_epoch=on_epoch)
     typer.echo(f"demo finished in {result.seconds:.0f} s")
     typer.echo(f"model:  {result.model_dir}")
     typer.echo(f"store:  {result.store}")
