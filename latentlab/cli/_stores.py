@@ -43,14 +43,16 @@ def import_cmd(
 def subset(
     store: Annotated[Path, typer.Argument(help="z-store to draw rows from.")],
     out: Annotated[Path, typer.Option("--out", help="Smaller z-store to write.")],
-    n: Annotated[int, typer.Option("--n", help="Rows to keep (drawn at random without replacement, kept in order).")],
+    n: Annotated[Optional[int], typer.Option("--n", help="Rows to keep (drawn at random without replacement, kept in order); default 10,000 or all when fewer.")] = None,
     partition: Annotated[str, typer.Option("--partition", help="Draw only from train, val or test (default: all rows).")] = "all",
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same rows).")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store.")] = False,
 ) -> int:
     """Write a random subset of a store's rows, with their ids, partitions and attributes (a quick look at a big store)."""
+    from ..store import open_store
     from ..store._import import subset_store
 
     path = subset_store(store, out, n, partition=partition, seed=seed, overwrite=overwrite)
-    typer.echo(f"{path}: {n:,} rows of {store} ({partition}, seed {seed})")
+    with open_store(path) as s:
+        typer.echo(f"{path}: {s.n:,} rows of {store} ({partition}, seed {seed})")
     return 0

@@ -567,7 +567,12 @@ def import_array(
     return out
 
 
-def subset_store(store, out, n: int, *, partition: str | None = None, seed: int = 0, overwrite: bool = False) -> Path:
+#: Rows :func:`subset_store` keeps when no ``n`` is given.
+DEFAULT_SUBSET_ROWS = 10_000
+
+
+def subset_store(store, out, n: int | None = None, *, partition: str | None = None, seed: int = 0,
+                 overwrite: bool = False) -> Path:
     """Write ``n`` rows drawn at random (without replacement) from a store, in their original order.
 
     Ids, ``/partition`` and ``/attributes`` of the chosen rows come along, and
@@ -579,8 +584,9 @@ def subset_store(store, out, n: int, *, partition: str | None = None, seed: int 
     store : path-like
     out : path-like
         The new store (refused when it exists, unless ``overwrite``).
-    n : int
-        Rows to keep; at most the rows available.
+    n : int, optional
+        Rows to keep; at most the rows available. Default: 10,000, or every
+        row of the pool when it holds fewer.
     partition : {'train', 'val', 'test'}, optional
         Draw only from this partition (default: all rows).
     seed : int, default 0
@@ -601,7 +607,7 @@ def subset_store(store, out, n: int, *, partition: str | None = None, seed: int 
     from ._writer import StoreWriter
 
     store, out = Path(store), Path(out)
-    n = check_int(n, "--n")
+    n = check_int(n, "--n", optional=True)
     seed = check_int(seed, "--seed", minimum=0)
     check_new_output(out, "--out", overwrite=overwrite)
     if out.exists() and store.exists() and os.path.samefile(store, out):
@@ -609,6 +615,8 @@ def subset_store(store, out, n: int, *, partition: str | None = None, seed: int 
     with open_store(store) as s:
         sel = s.selection(partition) if partition not in (None, "all") else None
         pool = s.n if sel is None else len(sel)
+        if n is None:
+            n = min(DEFAULT_SUBSET_ROWS, pool)
         if n > pool:
             where = f" in partition {partition!r}" if sel is not None else ""
             raise StoreError(f"--n {n}: the store has {pool:,} rows{where}")
