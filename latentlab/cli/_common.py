@@ -100,13 +100,14 @@ def stderr_is_terminal() -> bool:
         return False
 
 
-def announce_stages():
+def announce_stages(*, live: bool = True):
     """Print the stages a long command goes through (``latentlab._stages.stage``) on stderr.
 
-    In a terminal: a rich live list, a spinner on the running stage and each
-    finished one ticked with its duration. Otherwise (a log file, CI, a pipe):
-    one line per stage as it begins, with the seconds since the command started,
-    so a long silence always says which step it is in.
+    In a terminal (and ``live``): a rich live list, a spinner on the running
+    stage and each finished one ticked with its duration. Otherwise (a log file,
+    CI, a pipe, or a command that goes on printing, like ``explore``): one line
+    per stage as it begins, with the seconds since the command started, so a
+    long silence always says which step it is in.
     """
     import contextlib
     import time
@@ -116,7 +117,7 @@ def announce_stages():
     @contextlib.contextmanager
     def announcing():
         t0 = time.perf_counter()
-        if not stderr_is_terminal():
+        if not (live and stderr_is_terminal()):
             def line(text: str) -> None:
                 typer.echo(f"[{time.perf_counter() - t0:7.1f} s] {text}", err=True)
 

@@ -59,9 +59,12 @@ def explore(
     def ready(url: str) -> None:
         typer.echo(f"latentlab explore: {url}  (Ctrl-C to stop)")
 
+    from ._common import announce_stages
+
     try:
-        serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
-              port=port, host=host, on_ready=ready, max_glyphs=max_glyphs)
+        with announce_stages(live=False):  # startup says what it is doing; then the server's own lines
+            serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
+                  port=port, host=host, on_ready=ready, max_glyphs=max_glyphs)
     except KeyboardInterrupt:
         pass
     typer.echo("stopped")

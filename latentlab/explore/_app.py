@@ -89,6 +89,9 @@ class ExploreApp:
         # One worker: fits of several sessions queue rather than share two busy cores.
         self._fits = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latentlab-fit")
         if data.has_model:  # trace the decoder now, so the first click is answered at once
+            from .._stages import stage
+
+            stage("explore: tracing the decoder")
             data.decode(data.pca.mean_[None, :])
 
     # -- the document -------------------------------------------------------

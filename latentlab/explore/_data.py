@@ -132,6 +132,7 @@ class ExploreData:
     """
 
     def __init__(self, store, *, autoencoder=None, fragments=None, neighbours: int = DEFAULT_NEIGHBOURS):
+        from .._stages import stage
         from ..analysis import fit_pca
         from ..store import open_store
 
@@ -139,6 +140,7 @@ class ExploreData:
             raise LatentlabError(f"neighbours must be at least 1, got {neighbours!r}")
         self.neighbours = int(neighbours)
         self.store_path = Path(store)
+        stage(f"explore: reading {self.store_path.name}")
         with open_store(self.store_path) as s:
             if s.n < 2:
                 raise LatentlabError(f"{self.store_path}: the map needs at least 2 rows, found {s.n}")
@@ -163,6 +165,7 @@ class ExploreData:
             if len(labels) != self.n:
                 raise LatentlabError(f"{self.fragments}: {len(labels)} fragment labels but the store has {self.n} rows")
             self.fragment_labels = labels
+        stage(f"explore: PCA and colourings of {self.n:,} points")
         self.pca = fit_pca(self.z)
         self.n_axes = min(MAX_MAP_AXES, self.z_dim)
         self.scores = self.pca.transform(self.z, self.n_axes).astype(np.float32)
@@ -170,6 +173,7 @@ class ExploreData:
         self.colours = self._colour_fields()
         self._source, self._source_lookup, self._prep = None, None, None
         self._plane_index: dict = {}
+        stage("explore: looking for the original images")
         self.originals_note = self._open_originals()
 
     # -- the map ------------------------------------------------------------
@@ -479,6 +483,9 @@ def load_explore_data(store, *, model_dir=None, encoder=None, decoder=None, auto
         from ..generate import _check_model_early, load_model
 
         _check_model_early(store, model_dir, encoder, decoder, None)  # a z_dim mismatch before TensorFlow
+        from .._stages import stage
+
+        stage("explore: loading the model (TensorFlow)")
 
         autoencoder = load_model(model_dir, encoder=encoder, decoder=decoder)
     return ExploreData(store, autoencoder=autoencoder, fragments=fragments, neighbours=neighbours)
