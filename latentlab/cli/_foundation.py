@@ -196,5 +196,5 @@ def demo(
     return 0
 
 
-# import and subset live in their own module; registered here so that they follow the store commands
-from . import _stores  # noqa: E402,F401
+# import and subset live in their own module; importing it here registers them after the store commands
+from ._stores import import_cmd, subset  # noqa: E402,F401
