@@ -42,6 +42,7 @@ def run_demo(
     report: bool = True,
     overwrite: bool = False,
     log=None,
+    on_epoch=None,
 ) -> DemoResult:
     """Train on the LFW faces, encode them, and build ``out_dir/report.html``.
 
@@ -61,6 +62,8 @@ def run_demo(
         anything is trained.
     log : callable, optional
         Called with progress messages.
+    on_epoch : callable, optional
+        Called after every training epoch as ``on_epoch(epoch, epochs, loss)``.
     """
     from .encoding import encode
     from .model import train
@@ -82,7 +85,8 @@ def run_demo(
     source = LFWSource()
     log(f"training a {DEMO_SETTINGS['image_size']}×{DEMO_SETTINGS['image_size']} autoencoder (z_dim {DEMO_SETTINGS['z_dim']}) "
         f"on {len(source)} LFW faces for {n_epochs} epochs …")
-    train(source=source, out=model_dir, epochs=n_epochs, seed=seed, overwrite=overwrite, verbose=0, **DEMO_SETTINGS)
+    train(source=source, out=model_dir, epochs=n_epochs, seed=seed, overwrite=overwrite, verbose=0, on_epoch=on_epoch,
+          **DEMO_SETTINGS)
     log(f"encoding into {store} …")
     encode(model_dir, source=source, out=store, overwrite=overwrite)
     page = None

@@ -66,6 +66,24 @@ def _check_dims(ae, z_dim, store):
         raise LatentlabError(f"{store}: z_dim {z_dim} does not match the model's z_dim {ae.z_dim}")
 
 
+def _check_model_early(store, model_dir, encoder, decoder, autoencoder, z_dim: int | None = None) -> None:
+    """The model's z_dim against the store's, read from the model's files: before TensorFlow is imported."""
+    if autoencoder is not None:
+        _check_dims(autoencoder, z_dim if z_dim is not None else _store_z_dim(store), store)
+        return
+    from .model._peek import check_model_z_dim
+
+    check_model_z_dim(z_dim if z_dim is not None else _store_z_dim(store), store,
+                      model_dir=model_dir, encoder=encoder, decoder=decoder)
+
+
+def _store_z_dim(store) -> int:
+    from .store import open_store
+
+    with open_store(store) as s:
+        return s.z_dim
+
+
 def sample_images(
     store,
     region: str = "ellipsoid",
@@ -108,24 +126,24 @@ def sample_images(
     n = check_int(n, "--n", maximum=1_000_000)
     if seed is not None and not isinstance(seed, np.random.Generator):
         seed = check_int(seed, "--seed", minimum=0)  # before the model loads (seconds of TensorFlow start-up)
-    from .regions import fit_region, load_region
+    from .regions import fit_region, load_region, make_region
     from .store import open_store
 
-    # The size limit is checked before the model loads (and the region is fitted): a million samples
-    # used to pass validation, decode for minutes and then run out of memory.
+    # Every name, value, file, shape and size is checked before the model (TensorFlow) is loaded: a million
+    # samples used to pass validation, decode for minutes and then run out of memory.
+    if region_file is None and isinstance(region, str):
+        make_region(region, **(params or {}))
     shape = autoencoder.image_shape if autoencoder is not None else _image_shape_hint(model_dir, store)
     if shape is not None:
         check_images_fit_in_memory(n, shape)
     with open_store(store) as s:
-        if region_file is not None:  # fitted once, sampled many times; a bad file is refused before the model loads
-            fitted = load_region(region_file, store=s)
-            z_dim = fitted.n_features_in_
-        else:
-            z_dim = s.z_dim
+        fitted = load_region(region_file, store=s) if region_file is not None else None  # fitted once, sampled many times
+        z_dim = fitted.n_features_in_ if fitted is not None else s.z_dim
+        _check_model_early(store, model_dir, encoder, decoder, autoencoder, z_dim)
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
     check_images_fit_in_memory(n, ae.image_shape)
     _check_dims(ae, z_dim, store)
-    if region_file is None:
+    if fitted is None:
         with open_store(store) as s:
             fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
     z = fitted.sample(n, random_state=seed)
@@ -358,6 +376,7 @@ def path_images(
     if shape not in ("line", "circle"):
         raise LatentlabError(f"shape must be 'line' or 'circle', got {shape!r}")
     i, j = (int(v) for v in plane)
+    _check_model_early(store, model_dir, encoder, decoder, autoencoder)
     mean, basis, sd, d = _frame(store, axes, partition, region_file)
     if not (0 <= i < d and 0 <= j < d) or i == j:
         raise LatentlabError(f"plane {plane}: need two different axes in 0..{d - 1}")
@@ -436,6 +455,7 @@ def interpolate(
         ra, rb = _rows_for_ids(s, [id_a, id_b])
         za, zb = np.asarray(s.z[ra], np.float64), np.asarray(s.z[rb], np.float64)
         z_dim = s.z_dim
+    _check_model_early(store, model_dir, encoder, decoder, autoencoder, z_dim)
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
     _check_dims(ae, z_dim, store)
     t = np.linspace(0.0, 1.0, steps)
@@ -482,6 +502,7 @@ def reconstruct(
         z_dim = s.z_dim
     if not rows:
         raise LatentlabError(f"{store}: no rows to reconstruct")
+    _check_model_early(store, model_dir, encoder, decoder, autoencoder, z_dim)
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
     _check_dims(ae, z_dim, store)
     decoded = GeneratedImages(z, ae.decode(z.astype(np.float32)), ids, {"ids": ids})

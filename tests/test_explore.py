@@ -91,11 +91,16 @@ def test_lasso_selection_fits_a_registry_region_on_exactly_those_rows(labelled_s
     files2 = data.save_samples(samples, tmp_path / "saved")
     assert files["samples"].name == "selection_001.h5" and files2["samples"].name == "selection_002.h5"
     assert "grid" not in files  # no model, no images
-    import json
+    # the selection is a real region file: the same format as `latentlab fit-region`, for this store only
+    from latentlab.regions import load_region, region_file_info
 
-    region = json.loads(files["region"].read_text())
-    assert region["region"]["region"] == "mnd" and region["rows"] == rows.tolist()
-    assert region["store_fingerprint"] == data.fingerprint
+    assert files["region"].name == "selection_001.region"
+    header = region_file_info(files["region"])
+    assert header["region"] == "mnd" and header["store"]["rows"] == rows.tolist()
+    assert header["store"]["fingerprint"] == data.fingerprint
+    loaded = load_region(files["region"], store=path)
+    assert np.array_equal(loaded.sample(50, random_state=3), samples.z)
+    assert np.allclose(loaded.mean_, z[rows].mean(axis=0), atol=1e-5)  # fitted on exactly the selected rows
 
 
 def test_export_projector_and_parquet(labelled_store, tmp_path):

@@ -194,7 +194,11 @@ def test_lasso_fits_a_region_and_shows_a_grid_of_the_requested_size(page, demo_a
     page.press("save-button")
     page.wait("return model('status').text.startsWith('wrote');", timeout=60)
     out = demo_app.out_dir
-    assert sorted(p.name for p in out.iterdir()) == ["selection_001.h5", "selection_001.png", "selection_001.region.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["selection_001.h5", "selection_001.png", "selection_001.region"]
+    from latentlab.regions import load_region
+
+    region = load_region(out / "selection_001.region", store=data.store_path)  # a real region file of this store
+    assert np.array_equal(region.sample(6, random_state=samples.seed), samples.z)
     from latentlab import open_store
 
     with open_store(out / "selection_001.h5") as s:

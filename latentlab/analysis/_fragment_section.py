@@ -101,7 +101,10 @@ def fragments_section(ctx):
     else:
         result = find_fragments(ctx.store_path, partition=ctx.partition, random_state=ctx.seed, **opts)
         result.save(ctx.out_dir)
+    from .._stages import stage
+
     body = [_summary_html(result)]
+    stage("fragments: figures")
     for _, caption, fig in fragment_figures(result):
         body.append(figure_html(fig, caption))
     return Section("Fragments and filaments", "".join(body), data=result.to_dict())

@@ -1000,7 +1000,10 @@ def find_fragments(
 
     min_fragment_size = check_int(min_fragment_size, "min_fragment_size", minimum=2, optional=True)
     min_filament_size = check_int(min_filament_size, "min_filament_size", minimum=2, optional=True)
+    from .._stages import stage
+
     t0 = time.perf_counter()
+    stage("fragments: loading the points")
     z, index, attrs, attr_names, source = _load_input(data, partition, attributes, attribute_names)
     n, d = z.shape
     if n < 4:
@@ -1021,8 +1024,10 @@ def find_fragments(
     min_fil = int(min_filament_size) if min_filament_size else max(5, k_eff)
     t0 = lap("load", t0)
 
+    stage(f"fragments: PCA of {n:,} points")
     y, comps, mean, ratio = _reduce(z, metric, pca_variance)
     t0 = lap("pca", t0)
+    stage(f"fragments: {k_eff}-NN graph of {n:,} points")
     ind_all, dist_all, knn_used, quality = _neighbour_graph(y, k_eff, int(filament_scales), knn,
                                                              recall_queries, random_state)
     ind, dist = ind_all[:, :k_eff], dist_all[:, :k_eff]
@@ -1039,15 +1044,18 @@ def find_fragments(
     local_dim = local_dimension_mle(dist)
     t0 = lap("local_stats", t0)
 
+    stage("fragments: segmenting fragments and halo")
     fragment = _segment(ind, log_rk, np.log(halo_ratio), min_frag)
     t0 = lap("fragments", t0)
 
+    stage("fragments: filaments")
     score, scale, spread, filament, ladder, n_cand = _filaments(y, ind_all, k_eff, int(filament_scales),
                                                                 filament_threshold, min_fil)
     t0 = lap("filaments", t0)
 
     tree, cluster = None, None
     if hierarchy:
+        stage("fragments: density hierarchy")
         exact = exact_hierarchy if exact_hierarchy is not None else n <= EXACT_HIERARCHY_MAX_POINTS
         # on the coordinates, the tree is scikit-learn's HDBSCAN tree; on the graph alone, an approximation of it
         # the whole graph (filament_scales · k neighbours): longer exact lists settle more of the spanning
@@ -1060,6 +1068,7 @@ def find_fragments(
         t0 = lap("hierarchy", t0)
 
     del ind_all, dist_all
+    stage("fragments: tables and label agreement")
     rng = np.random.default_rng(random_state)
     frag_rows = _fragment_table(y, z, fragment, r_k, to_metric, rng)
     fil_rows = _filament_table(y, ind, dist, filament, fragment, comps, to_metric, scale, spread)

@@ -8,7 +8,7 @@ traceback (:func:`main` is the one place that decides):
 failure                   exit  line
 ========================  ====  ==================================================
 :class:`LatentlabError`   2/1   ``error: <message>`` (``exit_code`` of the error)
-usage error (typer)       2     typer's usage message
+usage error (typer)       2     ``error: <message>; see `latentlab CMD --help```
 ``OSError``               2     ``error: <path>: <reason>``
 ``MemoryError``           2     ``error: out of memory …`` (with the size asked for)
 Ctrl-C                    130   ``interrupted`` (encode: ``…; resume with --resume``)
@@ -209,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except Exit as exc:  # --help, --version, ctx.exit(n)
         code = exc.exit_code
-    except ClickException as exc:  # usage errors: typer's own message (exit 2)
-        exc.show()
+    except ClickException as exc:  # usage errors: one line too (exit 2)
+        from ._usage import usage_error_line
+
+        line = usage_error_line(exc)
+        exc.show() if line is None else _echo_err(line)
         code = exc.exit_code
     except (KeyboardInterrupt, Abort, EOFError):
         hint = "; resume with --resume" if command in _RESUMABLE else ""

@@ -132,12 +132,16 @@ def report_cmd(
     from .._checks import check_output_dir
     from ..report import build_report
 
+    from .._stages import stage
+    from ._common import announce_stages
+
     check_output_dir(out)
     wanted = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
-    page = build_report(
-        store, out, model_dir=model, encoder_path=encoder, decoder_path=decoder, sections=wanted, partition=partition, seed=seed, quick=quick,
-        options={"engine": engine, "scheduler": scheduler, **({"region_files": region_file} if region_file else {})},
-        progress=lambda name: typer.echo(f"  {name} …", err=True),
-    )
+    with announce_stages():  # a line per section and per stage inside one (fragments, samplers)
+        page = build_report(
+            store, out, model_dir=model, encoder_path=encoder, decoder_path=decoder, sections=wanted, partition=partition, seed=seed, quick=quick,
+            options={"engine": engine, "scheduler": scheduler, **({"region_files": region_file} if region_file else {})},
+            progress=stage,
+        )
     typer.echo(str(page))
     return 0

@@ -89,3 +89,101 @@ def progress_bar(description: str):
         bar.update(state["task"], completed=done, total=total, rate=rate)
 
     return bar, update
+
+
+def stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
+def announce_stages(*, live: bool = True):
+    """Print the stages a long command goes through (``latentlab._stages.stage``) on stderr.
+
+    In a terminal (and ``live``): a rich live list, a spinner on the running
+    stage and each finished one ticked with its duration. Otherwise (a log file,
+    CI, a pipe, or a command that goes on printing, like ``explore``): one line
+    per stage as it begins, with the seconds since the command started, so a
+    long silence always says which step it is in.
+    """
+    import contextlib
+    import time
+
+    from .._stages import listen_to_stages
+
+    @contextlib.contextmanager
+    def announcing():
+        t0 = time.perf_counter()
+        if not (live and stderr_is_terminal()):
+            def line(text: str) -> None:
+                typer.echo(f"[{time.perf_counter() - t0:7.1f} s] {text}", err=True)
+
+            with listen_to_stages(line):
+                yield
+            return
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        bar = Progress(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=False)
+        current = {"task": None}
+
+        def finish() -> None:
+            if current["task"] is not None:
+                bar.update(current["task"], total=1, completed=1)
+
+        def begin(text: str) -> None:
+            if current["task"] is None:
+                bar.start()  # at the first stage: another live bar (training epochs) has ended by then
+            finish()
+            current["task"] = bar.add_task(text, total=None)
+
+        try:
+            with listen_to_stages(begin):
+                yield
+        finally:
+            finish()
+            bar.stop()
+
+    return announcing()
+
+
+def epoch_progress(description: str, total: int):
+    """``(context manager, callback(epoch, total, loss))`` for training epochs.
+
+    A rich bar in a terminal; otherwise a line at most every 5 s (and at the
+    last epoch) with the epoch, the loss and the time per epoch.
+    """
+    import contextlib
+    import time
+
+    if stderr_is_terminal():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                       console=Console(stderr=True), transient=False)
+        task = bar.add_task(description, total=total, loss="")
+
+        def update(epoch: int, total_: int, loss) -> None:
+            bar.update(task, completed=epoch, total=total_, loss=f"loss {loss:.4f}" if loss is not None else "")
+            if epoch >= total_:
+                bar.stop()  # what follows (encoding, the report) has its own output
+
+        return bar, update
+
+    state = {"t0": time.perf_counter(), "last": -1e9}
+
+    def update(epoch: int, total_: int, loss) -> None:
+        now = time.perf_counter()
+        if now - state["last"] >= 5.0 or epoch >= total_:
+            state["last"] = now
+            per = (now - state["t0"]) / max(epoch, 1)
+            typer.echo(f"{description}: epoch {epoch}/{total_}" + (f", loss {loss:.4f}" if loss is not None else "")
+                       + f" ({per:.1f} s per epoch)", err=True)
+
+    return contextlib.nullcontext(), update

@@ -22,8 +22,8 @@ def _optional_model(model, encoder, decoder) -> dict:
 
     if model is not None and (encoder is not None or decoder is not None):
         raise ModelError("give either --model or --encoder/--decoder, not both")
-    if model is None and (encoder is None) != (decoder is None):
-        raise ModelError("bring your own model: give both --encoder and --decoder")
+    if model is None and encoder is not None and decoder is None:
+        raise ModelError("bring your own model: give both --encoder and --decoder (or --decoder alone to decode)")
     return {"model": model, "encoder": encoder, "decoder": decoder}
 
 
@@ -54,7 +54,7 @@ def explore(
         raise LatentlabError(f"--max-glyphs: expected at least 1 point, got {max_glyphs}")
     kw = _optional_model(model, encoder, decoder)
     check_port(port, host, allow_remote=allow_remote)  # before loading anything: a busy port costs nothing
-    if not kw["model"] and not kw["encoder"]:
+    if not kw["model"] and not kw["decoder"]:
         typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
 
     def ready(url: str) -> None:
@@ -65,9 +65,12 @@ def explore(
                        f" token) can see the store's points and images and save into the --out folder", err=True)
         typer.echo(f"latentlab explore: {url}  (Ctrl-C to stop)")
 
+    from ._common import announce_stages
+
     try:
-        serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
-              port=port, host=host, on_ready=ready, max_glyphs=max_glyphs, allow_remote=allow_remote)
+        with announce_stages(live=False):  # startup says what it is doing; then the server's own lines
+            serve(store, kw["model"], encoder=kw["encoder"], decoder=kw["decoder"], fragments=fragments, out_dir=out,
+                  port=port, host=host, on_ready=ready, max_glyphs=max_glyphs, allow_remote=allow_remote)
     except KeyboardInterrupt:
         pass
     typer.echo("stopped")
@@ -109,18 +112,25 @@ def export(
         _check_target_files([projector / name for name in PROJECTOR_FILES], overwrite)
     if parquet is not None:
         _check_target_files([parquet], overwrite)
+    from .._stages import stage
+    from ._common import announce_stages
+
     kw = _optional_model(model, encoder, decoder)
-    data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
-                             fragments=fragments)
-    if projector is not None:
-        result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
-                                  sprite=not no_sprite, overwrite=overwrite)
-        for note in result["notes"]:
-            typer.echo(note, err=note.startswith("warning:"))
-        typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
-    if parquet is not None:
-        result = export_parquet(data, parquet, overwrite=overwrite)
-        for note in result["notes"] if projector is None else ():  # the projector said them already
-            typer.echo(note, err=note.startswith("warning:"))
-        typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
+    with announce_stages():
+        stage("reading the store, PCA and colourings" + (" (and loading the model)" if any(kw.values()) else ""))
+        data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
+                                 fragments=fragments)
+        if projector is not None:
+            stage(f"projector files{'' if no_sprite else ' and the sprite image'} in {projector}")
+            result = export_projector(data, projector, max_points=max_points, seed=seed, tensor_format=tensor_format,
+                                      sprite=not no_sprite, overwrite=overwrite)
+            for note in result["notes"]:
+                typer.echo(note, err=note.startswith("warning:"))
+            typer.echo(f"wrote {', '.join(str(p) for p in result['files'].values())} ({result['n_points']:,} points)")
+        if parquet is not None:
+            stage(f"Parquet table {parquet}")
+            result = export_parquet(data, parquet, overwrite=overwrite)
+            for note in result["notes"] if projector is None else ():  # the projector said them already
+                typer.echo(note, err=note.startswith("warning:"))
+            typer.echo(f"wrote {parquet} ({result['n_points']:,} rows; columns {', '.join(result['columns'][:6])}, …)")
     return 0

@@ -1,4 +1,4 @@
-"""CLI: train, encode, info, demo, merge."""
+"""CLI: train, encode, info, demo, merge (and import, subset from _stores)."""
 
 from __future__ import annotations
 
@@ -181,11 +181,20 @@ def demo(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a demo already in --out.")] = False,
 ) -> int:
     """Train on 100 offline LFW faces, encode them, and write report.html (no download)."""
-    from ..demo import run_demo
+    from ..demo import DEMO_EPOCHS, run_demo
+    from ._common import announce_stages, epoch_progress
 
-    result = run_demo(out, quick=quick, epochs=epochs, seed=seed, overwrite=overwrite, log=typer.echo)
+    total = epochs or DEMO_EPOCHS["quick" if quick else "full"]
+    bar, on_epoch = epoch_progress("training", total)
+    with bar, announce_stages():  # epochs, then the report's sections and their stages
+        result = run_demo(out, quick=quick, epochs=epochs, seed=seed, overwrite=overwrite, log=typer.echo,
+                          on_epoch=on_epoch)
     typer.echo(f"demo finished in {result.seconds:.0f} s")
     typer.echo(f"model:  {result.model_dir}")
     typer.echo(f"store:  {result.store}")
     typer.echo(f"report: {result.report}")
     return 0
+
+
+# import and subset live in their own module; importing it here registers them after the store commands
+from ._stores import import_cmd, subset  # noqa: E402,F401

@@ -67,11 +67,12 @@ def _region_params(param=None, **options) -> dict:
     return params
 
 
-def _model_kw(model, encoder, decoder) -> dict:
+def _model_kw(model, encoder, decoder, *, encoder_needed: bool = False) -> dict:
     from .._errors import ModelError
 
-    if model is None and (encoder is None or decoder is None):
-        raise ModelError("a model is needed: give --model MODEL_DIR or both --encoder and --decoder")
+    if model is None and (decoder is None or (encoder_needed and encoder is None)):
+        alone = "" if encoder_needed else ", --decoder FILE.keras (enough to decode)"
+        raise ModelError(f"a model is needed: give --model MODEL_DIR{alone} or both --encoder and --decoder")
     return {"model_dir": model, "encoder": encoder, "decoder": decoder}
 
 
@@ -109,6 +110,10 @@ def fit_region_cmd(
     param: ParamOpt = None,
     sigma: Annotated[Optional[float], typer.Option("--sigma", help="k of the k-σ bound (ellipsoid, planes, cluster-ellipsoid).")] = None,
     components: Annotated[Optional[str], typer.Option("--components", help="gmm/bgmm: number of components or auto.")] = None,
+    fill: Annotated[Optional[str], typer.Option("--fill", help="ellipsoid: gaussian (default) or uniform.")] = None,
+    bound: Annotated[Optional[str], typer.Option("--bound", help="ellipsoid: radius (default) or axis (box in the PCA frame).")] = None,
+    axes: Annotated[Optional[str], typer.Option("--axes", help="planes: pca (default) or original axes.")] = None,
+    b: Annotated[Optional[float], typer.Option("--b", help="cube: half-width (default: fitted to the median radius).")] = None,
     partition: Annotated[str, typer.Option(help="Rows to fit on (train; all rows when the store has no partition).")] = "train",
     fragments: Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 for regions that need fragment labels.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing region file.")] = False,
@@ -121,7 +126,7 @@ def fit_region_cmd(
 
     if out.exists() and not overwrite:
         raise LatentlabError(f"{out}: already exists (use --overwrite to replace it)")
-    params = _region_params(param, sigma=sigma, components=components)
+    params = _region_params(param, sigma=sigma, components=components, fill=fill, bound=bound, axes=axes, b=b)
     make_region(region, **params)  # bad names and values fail before the fit
     t0 = time.perf_counter()
     with show_progress():
@@ -321,7 +326,7 @@ def compare_samplers_cmd(
     from ..metrics import compare_samplers
     from ..regions import DEFAULT_REGIONS, REGIONS, make_region, show_progress
 
-    model_kw = {} if latent_only else _model_kw(model, encoder, decoder)
+    model_kw = {} if latent_only else _model_kw(model, encoder, decoder, encoder_needed=True)  # re-encoding
     if save_images is not None and latent_only:
         raise LatentlabError("--save-images needs decoded images: drop --latent-only")
     if save_images is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import html
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,9 @@ _HOVER_PX = 5
 _SHOWN_PX = 128
 _IMG_STYLE = "image-rendering:pixelated;border:1px solid #ccc;"
 _NO_MODEL = ("No model given: clicking and sampling do not decode. Start with --model MODEL_DIR "
-             "(or --encoder E --decoder D) to decode positions and samples.")
+             "(or --decoder D) to decode positions and samples.")
+#: A running fit's progress is drawn on the page every this many seconds.
+_FIT_PROGRESS_S = 0.2
 
 
 def _point_size(n: int) -> float:
@@ -92,7 +96,13 @@ class ExploreApp:
         self.title = title or f"latentlab explore: {data.store_path.name}"
         #: The latest samples of each session (for notebooks: ``app.last_samples``).
         self.last_samples = None
+        # Fits run here, off the server's event loop: hover, click and the map answer while a GMM fits.
+        # One worker: fits of several sessions queue rather than share two busy cores.
+        self._fits = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latentlab-fit")
         if data.has_model:  # trace the decoder now, so the first click is answered at once
+            from .._stages import stage
+
+            stage("explore: tracing the decoder")
             data.decode(data.pca.mean_[None, :])
 
     # -- the document -------------------------------------------------------
@@ -112,7 +122,7 @@ class ExploreApp:
         large = data.n > self.max_glyphs
         state = {"plane": (0, 1), "colour": "label" if "label" in data.colours else "none", "field": None,
                  "xy": (0.0, 0.0), "samples": None, "selection": np.zeros(0, np.int64),
-                 "mode": "points", "syncing": False, "refresh_pending": False}
+                 "mode": "points", "syncing": False, "refresh_pending": False, "fitting": False}
         axis_names = [f"PC{k + 1}" for k in range(data.n_axes)]
 
         x, y = data.plane(*state["plane"])
@@ -175,11 +185,12 @@ class ExploreApp:
                                options=data.region_names(), name="region", width=240)
         n_spinner = Spinner(title="samples", low=1, high=1024, step=1, value=16, name="n-samples", width=110)
         seed_spinner = Spinner(title="seed", low=0, step=1, value=0, name="seed", width=110)
-        sample_button = Button(label="Fit region and sample" if data.has_model else "Fit and sample (needs a model)",
+        sample_button = Button(label="Fit region and sample" if data.has_model else "Fit region (no model: no samples)",
                                button_type="primary", name="sample-button", disabled=True, width=240)
         save_dir = TextInput(title="save into folder", value=str(self.out_dir), name="save-dir", width=240)
         save_button = Button(label="Save region and samples", name="save-button", disabled=True, width=240)
         status = Div(name="status", width=260, text="Lasso some points (the lasso tool), then fit a region.")
+        fit_progress = Div(name="fit-progress", width=260, text="")
         grid = Div(name="grid-panel", width=720)
 
         def set_status(text: str) -> None:
@@ -354,8 +365,9 @@ class ExploreApp:
         def select_rows(rows) -> None:
             state["selection"] = rows = np.asarray(rows, dtype=np.int64)
             n_sel = len(rows)
-            sample_button.disabled = not (data.has_model and n_sel >= 2)
-            set_status(f"{n_sel:,} points selected" + ("" if data.has_model or not n_sel else f"; {_NO_MODEL}"))
+            sample_button.disabled = state["fitting"] or n_sel < 2
+            if not state["fitting"]:  # the running fit's status stays until it ends
+                set_status(f"{n_sel:,} points selected" + ("" if data.has_model or not n_sel else f"; {_NO_MODEL}"))
 
         def on_selection(attr, old, new):
             if state["syncing"] or state["mode"] == "image":
@@ -373,21 +385,83 @@ class ExploreApp:
             select_rows(data.rows_in_polygon(state["plane"], xs, ys))
             outline_source.data = {"x": xs.tolist(), "y": ys.tolist()}
 
-        def sample_now():
-            rows = state["selection"]
-            n, seed = int(n_spinner.value), int(seed_spinner.value or 0)
-            samples = data.sample_selection(rows, region_select.value, n=n, seed=seed)
+        def show_fit_progress(description: str, done: int, total, fields: dict, seconds: float) -> None:
+            extra = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
+            bar = (f'<progress data-role="fit-bar" value="{done}" max="{total}" style="width:240px"></progress>'
+                   if total else "")
+            fit_progress.text = (f'<div data-role="fit-progress" data-done="{done}" data-total="{total or ""}">'
+                                 f'<small>{html.escape(description)}: {done}{f"/{total}" if total else ""}'
+                                 f'{" — " + html.escape(extra) if extra else ""} ({seconds:.0f} s)</small>{bar}</div>')
+
+        def fit_finished(future, region: str, n_rows: int, n: int, seconds: float) -> None:
+            state["fitting"] = False
+            sample_button.disabled = len(state["selection"]) < 2
+            region_select.disabled = False
+            fit_progress.text = ""
+            try:
+                samples = future.result()
+            except LatentlabError as exc:
+                set_status(f"error: {exc}")
+                return
+            except Exception as exc:  # a bug in a fit must not kill the session: say it on the page
+                set_status(f"error: internal error while fitting {region}: {type(exc).__name__}: {exc}")
+                return
             state["samples"] = self.last_samples = samples
-            tiles = "".join(_img(png_data_url(im), "sample-image", px=96) for im in samples.images)
-            grid.text = (f'<div data-role="grid" data-n="{len(samples.images)}"><b>{len(samples.images)} samples '
-                         f'from {html.escape(region_select.value)} fitted on {len(rows):,} selected points</b>'
-                         f'<div style="display:flex;flex-wrap:wrap;gap:2px;max-width:720px">{tiles}</div></div>')
+            if samples.images is not None:
+                tiles = "".join(_img(png_data_url(im), "sample-image", px=96) for im in samples.images)
+                grid.text = (f'<div data-role="grid" data-n="{len(samples.images)}"><b>{len(samples.images)} samples '
+                             f'from {html.escape(region)} fitted on {n_rows:,} selected points</b>'
+                             f'<div style="display:flex;flex-wrap:wrap;gap:2px;max-width:720px">{tiles}</div></div>')
+                set_status(f"fitted {region} on {n_rows:,} points in {seconds:.1f} s; {n} samples decoded")
+            else:
+                grid.text = (f'<div data-role="grid" data-n="0"><b>{html.escape(region)} fitted on {n_rows:,} selected '
+                             f'points</b>: no model to decode samples; save the region and sample it later with '
+                             f'<code>latentlab sample --region-file</code></div>')
+                set_status(f"fitted {region} on {n_rows:,} points in {seconds:.1f} s")
             save_button.disabled = False
-            set_status(f"fitted {region_select.value} on {len(rows):,} points; {n} samples decoded")
 
         def on_sample():
-            set_status(f"fitting {region_select.value} on {len(state['selection']):,} points …")
-            doc.add_next_tick_callback(guarded(sample_now))
+            if state["fitting"]:
+                return
+            rows = state["selection"].copy()
+            region = region_select.value
+            n, seed = int(n_spinner.value), int(seed_spinner.value or 0)
+            state["fitting"] = True
+            sample_button.disabled = region_select.disabled = True
+            set_status(f"fitting {region} on {len(rows):,} points …")
+            t0 = time.perf_counter()
+            latest = {}  # written by the worker, drawn by a periodic callback on the loop
+
+            def to_page(callback, *args) -> None:  # from the worker: Bokeh's thread-safe way into the document
+                try:
+                    doc.add_next_tick_callback(functools.partial(callback, *args))
+                except Exception:  # the page was closed meanwhile: nobody to tell
+                    pass
+
+            def report(description, done, total, fields) -> None:
+                latest["now"] = (str(description), int(done), total, dict(fields))
+
+            def draw_progress() -> None:
+                if state["fitting"] and "now" in latest:
+                    show_fit_progress(*latest["now"], time.perf_counter() - t0)
+
+            ticker = doc.add_periodic_callback(draw_progress, int(_FIT_PROGRESS_S * 1000))
+
+            def work():
+                from ..regions._progress import progress_to
+
+                with progress_to(report):
+                    return data.sample_selection(rows, region, n=n, seed=seed)
+
+            def finished(future) -> None:
+                try:
+                    doc.remove_periodic_callback(ticker)
+                except ValueError:  # already removed
+                    pass
+                fit_finished(future, region, len(rows), n, time.perf_counter() - t0)
+
+            future = self._fits.submit(work)
+            future.add_done_callback(lambda f: to_page(finished, f))
 
         def on_save():
             if state["samples"] is None:
@@ -426,7 +500,7 @@ class ExploreApp:
         controls = column(row(x_select, y_select), colour_select, legend, view_note, width=240)
         side = column(hover_panel, decoded_panel, *sliders, width=270)
         lasso_panel = column(region_select, row(n_spinner, seed_spinner), sample_button, save_dir, save_button,
-                             status, width=270)
+                             status, fit_progress, width=270)
         doc.add_root(column(row(controls, fig, side, lasso_panel), grid, name="explore"))
         doc.title = self.title
 

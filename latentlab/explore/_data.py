@@ -139,6 +139,7 @@ class ExploreData:
     """
 
     def __init__(self, store, *, autoencoder=None, fragments=None, neighbours: int = DEFAULT_NEIGHBOURS):
+        from .._stages import stage
         from ..analysis import fit_pca
         from ..store import open_store
 
@@ -146,6 +147,7 @@ class ExploreData:
             raise LatentlabError(f"neighbours must be at least 1, got {neighbours!r}")
         self.neighbours = int(neighbours)
         self.store_path = Path(store)
+        stage(f"explore: reading {self.store_path.name}")
         with open_store(self.store_path) as s:
             if s.n < 2:
                 raise LatentlabError(f"{self.store_path}: the map needs at least 2 rows, found {s.n}")
@@ -170,6 +172,7 @@ class ExploreData:
             if len(labels) != self.n:
                 raise LatentlabError(f"{self.fragments}: {len(labels)} fragment labels but the store has {self.n} rows")
             self.fragment_labels = labels
+        stage(f"explore: PCA and colourings of {self.n:,} points")
         self.pca = fit_pca(self.z)
         self.n_axes = min(MAX_MAP_AXES, self.z_dim)
         self.scores = self.pca.transform(self.z, self.n_axes).astype(np.float32)
@@ -177,6 +180,7 @@ class ExploreData:
         self.colours = self._colour_fields()
         self._source, self._source_lookup, self._prep = None, None, None
         self._plane_index: dict = {}
+        stage("explore: looking for the original images")
         self.originals_note = self._open_originals()
 
     # -- the map ------------------------------------------------------------
@@ -320,7 +324,7 @@ class ExploreData:
             from ..sources import Preprocessing, open_source
 
             dataset, location = self.attrs.get("dataset"), self.attrs.get("source")
-            if dataset in (None, "array", "samples"):
+            if dataset in (None, "array", "samples", "import"):
                 raise LatentlabError(f"the store records no image source (dataset {dataset!r})")
             src = open_source(dataset, None if dataset == "lfw" else location)
             size = int(self.attrs.get("image_size") or (self.autoencoder.image_size if self.autoencoder else 0))
@@ -405,9 +409,14 @@ class ExploreData:
             names.append("fragment")
         return names
 
-    def sample_selection(self, rows, region: str = "ellipsoid", *, n: int = 16, seed: int = 0,
-                         params: dict | None = None) -> SelectionSamples:
-        """Fit ``region`` (registry name) on the selected rows, draw ``n`` points, decode them."""
+    def fit_selection(self, rows, region: str = "ellipsoid", *, params: dict | None = None):
+        """Fit ``region`` (registry name) on the selected rows; the region records the rows and the store.
+
+        The fitted region is a full region: :meth:`save_samples` writes it with
+        :func:`~latentlab.regions.save_region`, and ``latentlab sample --region-file``
+        (and every command taking a region file) accepts it for this store.
+        ``fit_store_["rows"]`` lists the selected rows.
+        """
         from ..regions import fit_region
 
         rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -415,51 +424,62 @@ class ExploreData:
             raise LatentlabError(f"select at least 2 points to fit a region, got {len(rows)}")
         if rows.min() < 0 or rows.max() >= self.n:
             raise LatentlabError("selection holds rows outside the store")
-        if not isinstance(n, (int, np.integer)) or not 1 <= n <= 1024:
-            raise LatentlabError(f"n: expected 1..1024 samples, got {n!r}")
         try:
             fitted = fit_region(region, self.store_path, rows=rows, fragments=self.fragments, **(params or {}))
-            z = fitted.sample(int(n), random_state=int(seed))
         except LatentlabError:
             raise
         except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. too few points for the region's parameters
             raise LatentlabError(f"{region} on {len(rows)} points: {str(exc).splitlines()[0][:200]}") from None
+        fitted.fit_store_ = {**fitted.fit_store_, "rows": rows.tolist(), "selected_in": "latentlab explore"}
+        return fitted
+
+    def sample_selection(self, rows, region: str = "ellipsoid", *, n: int = 16, seed: int = 0,
+                         params: dict | None = None) -> SelectionSamples:
+        """Fit ``region`` (registry name) on the selected rows, draw ``n`` points, decode them (with a model)."""
+        if not isinstance(n, (int, np.integer)) or not 1 <= n <= 1024:
+            raise LatentlabError(f"n: expected 1..1024 samples, got {n!r}")
+        fitted = self.fit_selection(rows, region, params=params)
+        try:
+            z = fitted.sample(int(n), random_state=int(seed))
+        except LatentlabError:
+            raise
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise LatentlabError(f"{region}: {str(exc).splitlines()[0][:200]}") from None
         images = self.decode(z) if self.has_model else None
+        rows = np.asarray(fitted.fit_store_["rows"], dtype=np.int64)
         return SelectionSamples(fitted, rows, np.asarray(z, np.float64), images, int(seed))
 
     def save_samples(self, samples: SelectionSamples, out_dir, *, ncols: int = 8) -> dict:
         """Write a selection's region and samples beside each other, never replacing a file.
 
-        Files (``NNN`` = the first free number): ``selection_NNN.png`` (the grid, as
-        ``latentlab sample --out``), ``selection_NNN.h5`` (the sampled z-points as a
-        z-store, as ``--save-z``) and ``selection_NNN.region.json`` (the fitted region's
-        description, the selected ids and the store's fingerprint, enough to refit it).
+        Files (``NNN`` = the first free number): ``selection_NNN.region`` (the fitted
+        region, as ``latentlab fit-region`` writes it, with the selected rows and the
+        store's fingerprint: ``latentlab sample --region-file`` takes it),
+        ``selection_NNN.h5`` (the sampled z-points as a z-store, as ``--save-z``) and,
+        with a model, ``selection_NNN.png`` (the grid, as ``latentlab sample --out``).
         """
-        from .._io import atomic_path, write_json
+        from .._io import atomic_path
         from ..generate import GeneratedImages, save_samples_store
         from ..plots import write_tiles_png
+        from ..regions import save_region
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         k = 1
-        while any((out / f"selection_{k:03d}{ext}").exists() for ext in (".png", ".h5", ".region.json")):
+        while any((out / f"selection_{k:03d}{ext}").exists() for ext in (".png", ".h5", ".region", ".region.json")):
             k += 1
         stem = out / f"selection_{k:03d}"
         info = {"region": samples.region.describe(), "seed": samples.seed, "store": str(self.store_path),
                 "fit_partition": "rows"}
         result = GeneratedImages(samples.z, samples.images if samples.images is not None else np.zeros((0, 1, 1, 1)),
                                  [str(i) for i in range(len(samples.z))], info)
-        files = {}
+        files = {"region": save_region(samples.region, Path(f"{stem}.region"))}
+        files["samples"] = save_samples_store(result, stem.with_suffix(".h5"), overwrite=False)
         if samples.images is not None:
             png = stem.with_suffix(".png")
             with atomic_path(png) as tmp:
                 write_tiles_png(samples.images, tmp, ncols=ncols, min_height=96)
             files["grid"] = png
-        files["samples"] = save_samples_store(result, stem.with_suffix(".h5"), overwrite=False)
-        files["region"] = write_json(Path(f"{stem}.region.json"), {
-            **info, "n_samples": int(len(samples.z)), "store_fingerprint": self.fingerprint,
-            "rows": samples.rows.tolist(), "ids": [str(self.ids[r]) for r in samples.rows],
-        })
         return files
 
 
@@ -467,7 +487,12 @@ def load_explore_data(store, *, model_dir=None, encoder=None, decoder=None, auto
                       neighbours: int = DEFAULT_NEIGHBOURS) -> ExploreData:
     """:class:`ExploreData` for a store and, when given, a model (loaded here; TensorFlow only then)."""
     if autoencoder is None and (model_dir is not None or encoder is not None or decoder is not None):
-        from ..generate import load_model
+        from ..generate import _check_model_early, load_model
+
+        _check_model_early(store, model_dir, encoder, decoder, None)  # a z_dim mismatch before TensorFlow
+        from .._stages import stage
+
+        stage("explore: loading the model (TensorFlow)")
 
         autoencoder = load_model(model_dir, encoder=encoder, decoder=decoder)
     return ExploreData(store, autoencoder=autoencoder, fragments=fragments, neighbours=neighbours)

@@ -35,6 +35,7 @@ def samplers_section(ctx):
     With a model: decoded sample grids per sampler and all metrics; without
     one: the latent-space metrics only.
     """
+    from .._stages import stage
     from ..report import Section, figure_html, paragraph, png_html, table_html
     from ._compare import compare_samplers
 
@@ -46,6 +47,7 @@ def samplers_section(ctx):
         ctx.store_path, out, regions=opts.get("samplers"), n=n, seed=ctx.seed,
         partition=ctx.partition if ctx.partition not in (None, "all") else "train",
         fragments=opts.get("fragments"), region_files=opts.get("region_files"), use_model=ctx.has_model, **model,
+        progress=lambda name: stage(f"samplers: {name}"),
     )
     if not result.rows:
         return None

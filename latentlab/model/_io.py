@@ -73,19 +73,24 @@ class Autoencoder:
     """
 
     def __init__(self, encoder, decoder, *, config: dict | None = None, sha256: str = "", source: str = ""):
-        enc_in, enc_out = tuple(encoder.input_shape), tuple(encoder.output_shape)
         dec_in, dec_out = tuple(decoder.input_shape), tuple(decoder.output_shape)
-        if len(enc_in) != 4:
-            raise ModelError(f"{source}: encoder input must be images (N, H, W, C), found {enc_in}")
-        if len(enc_out) != 2:
-            raise ModelError(f"{source}: encoder output must be (N, z_dim), found {enc_out}")
-        if len(dec_in) != 2 or dec_in[1] != enc_out[1]:
-            raise ModelError(f"{source}: decoder takes {dec_in} but the encoder gives {enc_out} (z_dim mismatch)")
-        if tuple(dec_out[1:]) != tuple(enc_in[1:]):
-            raise ModelError(f"{source}: decoder output {dec_out[1:]} does not match encoder input {enc_in[1:]}")
+        if len(dec_in) != 2:
+            raise ModelError(f"{source}: decoder input must be (N, z_dim), found {dec_in}")
+        if len(dec_out) != 4:
+            raise ModelError(f"{source}: decoder output must be images (N, H, W, C), found {dec_out}")
+        if encoder is not None:
+            enc_in, enc_out = tuple(encoder.input_shape), tuple(encoder.output_shape)
+            if len(enc_in) != 4:
+                raise ModelError(f"{source}: encoder input must be images (N, H, W, C), found {enc_in}")
+            if len(enc_out) != 2:
+                raise ModelError(f"{source}: encoder output must be (N, z_dim), found {enc_out}")
+            if dec_in[1] != enc_out[1]:
+                raise ModelError(f"{source}: decoder takes {dec_in} but the encoder gives {enc_out} (z_dim mismatch)")
+            if tuple(dec_out[1:]) != tuple(enc_in[1:]):
+                raise ModelError(f"{source}: decoder output {dec_out[1:]} does not match encoder input {enc_in[1:]}")
         self.encoder, self.decoder = encoder, decoder
-        self.z_dim = int(enc_out[1])
-        self.image_shape = tuple(int(v) for v in enc_in[1:])
+        self.z_dim = int(dec_in[1])
+        self.image_shape = tuple(int(v) for v in dec_out[1:])
         self.config = dict(config or {})
         self.config.setdefault("image_size", self.image_shape[0])
         self.config.setdefault("channels", self.image_shape[2])
@@ -94,6 +99,11 @@ class Autoencoder:
         self.source = source
         self._encode_fn = None
         self._decode_fn = None
+
+    @property
+    def has_encoder(self) -> bool:
+        """False for a decoder alone (latents imported from elsewhere): decoding works, encoding does not."""
+        return self.encoder is not None
 
     @property
     def image_size(self) -> int:
@@ -133,6 +143,8 @@ class Autoencoder:
 
     def encode_batch(self, images: np.ndarray) -> np.ndarray:
         """One batch: uint8 (0–255) or float (0–1) NHWC images → float32 (N, z_dim)."""
+        if self.encoder is None:
+            raise ModelError(f"{self.source}: no encoder (only a decoder was given); encoding needs --encoder or --model")
         return np.asarray(self._fn("encode")(images), dtype=np.float32)
 
     def encode(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -172,7 +184,9 @@ def load_autoencoder(
         ``decoder.keras``, ``config.json``).
     encoder, decoder : path-like, optional
         Bring-your-own models trained elsewhere; used when ``model_dir`` is
-        not given. Their shapes are checked against each other.
+        not given. Their shapes are checked against each other. A decoder
+        alone is enough to decode (for latents imported with
+        ``latentlab import``); encoding then raises :class:`ModelError`.
 
     Raises
     ------
@@ -211,12 +225,13 @@ def load_autoencoder(
         cfg = config.to_dict()
         source = str(model_dir)
     else:
-        if encoder is None or decoder is None:
-            raise ModelError("a model is needed: give --model MODEL_DIR or both --encoder and --decoder")
-        enc_path, dec_path = Path(encoder), Path(decoder)
-        cfg, source = {"byo": True}, f"{enc_path} + {dec_path}"
-    enc, dec = _load_keras(enc_path), _load_keras(dec_path)
-    ae = Autoencoder(enc, dec, config=cfg, sha256=file_sha256(enc_path), source=source)
+        if decoder is None:
+            raise ModelError("a model is needed: give --model MODEL_DIR, --decoder FILE.keras, or --encoder and --decoder")
+        enc_path, dec_path = (Path(encoder) if encoder is not None else None), Path(decoder)
+        cfg, source = {"byo": True}, f"{enc_path} + {dec_path}" if enc_path is not None else str(dec_path)
+    enc = _load_keras(enc_path) if enc_path is not None else None
+    dec = _load_keras(dec_path)
+    ae = Autoencoder(enc, dec, config=cfg, sha256=file_sha256(enc_path) if enc_path is not None else "", source=source)
     if model_dir is not None and (ae.z_dim != config.z_dim or ae.image_size != config.image_size):
         raise ModelError(f"{model_dir}: {CONFIG_FILE} does not match the saved models (z_dim {config.z_dim} vs {ae.z_dim})")
     return ae

@@ -63,6 +63,7 @@ def train(
     verbose: int | str = "auto",
     strict: bool = False,
     distribute: bool | None = None,
+    on_epoch=None,
 ) -> TrainResult:
     """Train an autoencoder and write a model directory.
 
@@ -93,6 +94,9 @@ def train(
         model is built and compiled in its scope; each batch is split over
         the devices). Default: only when more than one GPU is visible;
         ``True`` forces it (also with one device), ``False`` never.
+    on_epoch : callable, optional
+        Called after every epoch as ``on_epoch(epoch, epochs, loss)`` (epochs
+        counted from 1; the CLI's progress uses it).
 
     Returns
     -------
@@ -155,7 +159,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     try:
         return _train_on(source, prep, out, config, resume=resume, strict=strict, seed=seed, epochs=epochs,
-                         verbose=verbose, distribute=distribute)
+                         verbose=verbose, distribute=distribute, on_epoch=on_epoch)
     finally:
         _remove_cache(out)
 
@@ -176,7 +180,8 @@ def _remove_stale_previews(previews: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _train_on(source, prep, out: Path, config: ModelConfig, *, resume, strict, seed, epochs, verbose, distribute):
+def _train_on(source, prep, out: Path, config: ModelConfig, *, resume, strict, seed, epochs, verbose, distribute,
+              on_epoch=None):
     images, skipped = _decode_training_images(source, prep, out)
     if strict and skipped:
         from .._errors import StrictModeError
@@ -223,6 +228,9 @@ def _train_on(source, prep, out: Path, config: ModelConfig, *, resume, strict, s
         keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=resume),
         ReconstructionPreview(out / "previews", images[: min(8, len(images))]),
     ]
+    if on_epoch is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, epochs, (logs or {}).get("loss"))))
     start = config.epochs_done
     history = autoencoder.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks, verbose=verbose)
     losses = history.history.get("loss", [])

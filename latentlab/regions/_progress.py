@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-__all__ = ["progress_enabled", "show_progress", "steps"]
+__all__ = ["progress_enabled", "progress_to", "show_progress", "steps"]
 
 _ENABLED = contextvars.ContextVar("latentlab_region_progress", default=False)
+_SINK = contextvars.ContextVar("latentlab_region_progress_sink", default=None)
 
 
 def progress_enabled() -> bool:
@@ -26,6 +27,21 @@ def show_progress(enabled: bool = True):
         yield
     finally:
         _ENABLED.reset(token)
+
+
+@contextlib.contextmanager
+def progress_to(callback):
+    """Within this block, every step also calls ``callback(description, done, total, fields)``.
+
+    For listeners other than a terminal: the explorer shows a fit's progress on
+    its page this way (from the worker thread that runs the fit; the callback
+    must hand the update to whoever draws it).
+    """
+    token = _SINK.set(callback)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
 
 
 class _Quiet:
@@ -62,6 +78,32 @@ class _Bar(_Quiet):
         return False
 
 
+class _Reported(_Quiet):
+    """Steps told to a :func:`progress_to` callback, and to the bar (or nothing) inside."""
+
+    def __init__(self, description: str, total, callback, inner):
+        self._description, self._total, self._callback, self._inner = description, total, callback, inner
+        self._done = 0
+
+    def advance(self, k: int = 1, **fields) -> None:
+        self._done += k
+        self._callback(self._description, self._done, self._total, fields)
+        self._inner.advance(k, **fields)
+
+    def __enter__(self):
+        self._inner.__enter__()
+        self._callback(self._description, 0, self._total, {})
+        return self
+
+    def __exit__(self, *exc):
+        return self._inner.__exit__(*exc)
+
+
 def steps(description: str, total=None):
-    """A context manager with ``advance(k=1, **fields)``: a rich bar when enabled, else nothing."""
-    return _Bar(description, total) if _ENABLED.get() else _Quiet()
+    """A context manager with ``advance(k=1, **fields)``: a rich bar when enabled, else nothing.
+
+    Within :func:`progress_to` the steps also go to its callback.
+    """
+    inner = _Bar(description, total) if _ENABLED.get() else _Quiet()
+    sink = _SINK.get()
+    return _Reported(description, total, sink, inner) if sink is not None else inner

@@ -90,7 +90,11 @@ def make_region(name: str, **params) -> BaseRegion:
         params = {"base": name.split(":", 1)[1], **params}
         name = "fragment"
     if name not in REGIONS:
-        raise LatentlabError(f"unknown region {name!r}; known: {', '.join(REGIONS)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(REGIONS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise LatentlabError(f"unknown region {name!r}{hint}; known: {', '.join(REGIONS)}")
     cls, fixed = REGIONS[name]
     valid = set(cls._get_param_names()) - set(fixed)
     if cls.wraps_base:  # parameters it does not take itself go to its base region

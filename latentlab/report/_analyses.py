@@ -56,8 +56,11 @@ def analysis_section(name: str, ctx) -> Section:
     analysis = get_analysis(name)
     if analysis.section:
         return _load(analysis.section)(ctx)
+    from .._stages import stage
+
     result = analysis(ctx.store_path, **section_options(analysis, ctx))
     result.save(ctx.out_dir)
+    stage(f"{name}: figures")
     figures = save_figures(result, ctx.out_dir)
     return Section(analysis.title, _body(analysis, result, figures), data=result.to_dict())
 

@@ -133,9 +133,21 @@ def read_attributes_csv(path: str | os.PathLike, *, id_column: str | None = None
         if i in seen:
             raise DataSourceError(f"{path}: id {i!r} appears more than once")
         seen.add(i)
+    names, matrix = binary_columns(path, header, cells, skip={id_at})
+    if not names:
+        raise DataSourceError(f"{path}: no attribute columns besides the id column {id_column!r}")
+    return names, {i: matrix[r] for r, i in enumerate(ids)}
+
+
+def binary_columns(path, header: list[str], cells: list[list[str]], *, skip=()) -> tuple[list[str], np.ndarray]:
+    """Columns of a parsed CSV (``cells``: stripped strings, one list per row) as ±1 columns.
+
+    Columns whose index is in ``skip`` are left out. Returns the column names
+    and an int8 matrix (rows × names); see the module docstring for the mapping.
+    """
     names, columns = [], []
     for j, col in enumerate(header):
-        if j == id_at:
+        if j in skip:
             continue
         values = [r[j] for r in cells]
         present = {v for v in values if v != ""}
@@ -152,13 +164,11 @@ def read_attributes_csv(path: str | os.PathLike, *, id_column: str | None = None
         for value in sorted(present, key=_sort_key):
             names.append(f"{col}={value}")
             columns.append(np.array([0 if v == "" else (1 if v == value else -1) for v in values], np.int8))
-    if not names:
-        raise DataSourceError(f"{path}: no attribute columns besides the id column {id_column!r}")
     if len(names) > MAX_CSV_COLUMNS:
         raise DataSourceError(f"{path}: {len(names):,} attribute columns after one-hot encoding; at most "
                               f"{MAX_CSV_COLUMNS:,}")
-    matrix = np.stack(columns, axis=1)
-    return names, {i: matrix[r] for r, i in enumerate(ids)}
+    matrix = np.stack(columns, axis=1) if columns else np.zeros((len(cells), 0), np.int8)
+    return names, matrix
 
 
 def with_csv_attributes(source, path: str | os.PathLike, *, id_column: str | None = None):

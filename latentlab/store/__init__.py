@@ -18,6 +18,7 @@ from ._reader import PARTITIONS, LazyRows, ZStore, incomplete_stores_allowed, op
 from ._writer import StoreWriter, write_store
 from ._merge import merge_stores
 from ._rows import ArrayStore, RowSource
+from ._import import import_array, subset_store
 
 __all__ = [
     "PARTITIONS",
@@ -26,9 +27,11 @@ __all__ = [
     "LazyRows",
     "StoreWriter",
     "ZStore",
+    "import_array",
     "incomplete_stores_allowed",
     "merge_stores",
     "open_store",
     "partition_code",
+    "subset_store",
     "write_store",
 ]
