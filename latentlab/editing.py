@@ -106,7 +106,8 @@ def edit_images(
         raise LatentlabError(f"--method: expected mean or probe, got {method!r}")
     with as_store(store) as s:
         rows = _rows_for_ids(s, ids)
-        z0 = np.asarray(s.z[np.sort(rows)], dtype=np.float64)[np.argsort(np.argsort(rows))]
+        unique, back = np.unique(rows, return_inverse=True)  # HDF5 reads increasing rows; an id may repeat
+        z0 = np.asarray(s.z[unique], dtype=np.float64)[back]
         if direction is None:
             d = attribute_direction(s, attribute, method=method, partition=partition, probe_rows=probe_rows, seed=seed)
         else:
