@@ -153,8 +153,6 @@ def save_edit_strip(result: GeneratedImages, path, *, overwrite: bool = False) -
 
 def edit_image_paths(result: GeneratedImages, directory) -> list:
     """``DIR/edit_<id index>_<strength index>.png`` for every image (ids never choose a path)."""
-    from pathlib import Path
-
     info = result.info
     wi, ws = len(str(max(len(info["ids"]) - 1, 0))), len(str(max(len(info["strengths"]) - 1, 0)))
     return [Path(directory) / f"edit_{i:0{wi}d}_{j:0{ws}d}.png"

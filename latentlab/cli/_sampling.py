@@ -391,7 +391,7 @@ def edit(
     """
     from .._checks import check_output_dir, check_output_file
     from .._errors import LatentlabError
-    from ..editing import edit_images, edit_image_paths, parse_strengths, save_edit_images, save_edit_strip
+    from ..editing import edit_image_paths, edit_images, parse_strengths, save_edit_images, save_edit_strip
 
     values = parse_strengths(strengths)
     if method not in ("mean", "probe"):
