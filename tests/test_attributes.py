@@ -158,6 +158,27 @@ def test_label_coverage_matches_brute_force_neighbours():
     assert list(cov["label_shares"].values()) == pytest.approx(shares.tolist())
 
 
+def test_binary_attributes_get_a_rate_per_attribute_against_brute_force():
+    from scipy.spatial.distance import cdist
+
+    from latentlab.metrics._labels import label_context, label_coverage
+
+    rng = np.random.default_rng(6)
+    Zfit = rng.normal(size=(400, 4))
+    attrs = np.where(Zfit[:, :2] > 0, 1, -1).astype(np.int8)  # two independent binary attributes
+    attrs[:20, 1] = 0  # unknown: no vote, left out of the fit rate
+    S = rng.normal(size=(120, 4)) + [1.0, 0.0, 0.0, 0.0]
+    ctx = label_context(["A", "B"], Zfit, attrs, k=7)
+    assert not ctx.one_hot
+    cov = label_coverage(S, ctx)
+    nearest = np.argsort(cdist(S, Zfit), axis=1)[:, :7]
+    rates = np.array([[attrs[row, j].sum() > 0 for j in range(2)] for row in nearest]).mean(axis=0)
+    fit = np.array([(attrs[:, j] == 1).sum() / (attrs[:, j] != 0).sum() for j in range(2)])
+    assert list(cov["label_shares"].values()) == pytest.approx(rates.tolist())
+    assert cov["label_tv"] == pytest.approx(np.abs(rates - fit).mean())
+    assert rates[0] > fit[0] + 0.15  # samples shifted along attribute A's axis carry it more often
+
+
 def test_one_class_region_has_a_large_label_tv_and_local_ellipsoids_sit_near_the_floor(fm_store, tmp_path):
     from latentlab.metrics import compare_samplers
     from latentlab.metrics._compare import HELDOUT_ROW
