@@ -204,6 +204,10 @@ def test_one_class_region_has_a_large_label_tv_and_local_ellipsoids_sit_near_the
                             min_reference=20)
     assert bags.settings["n_fit"] == int((labels[:2000, BAG] == 1).sum())
     assert bags.settings["n_heldout"] == int((labels[2000:, BAG] == 1).sum())
+    # too few held-out bags for a reference: the reference is every bag, never the other classes
+    few = compare_samplers(path, None, regions=["mnd"], n=50, n_boot=0, use_model=False, where=["label=Bag"],
+                           min_reference=10_000)
+    assert few.settings["n_reference"] == int((labels[:, BAG] == 1).sum())
 
 
 # -- editing with a tiny model trained here ----------------------------------------------------------

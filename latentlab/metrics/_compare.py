@@ -215,13 +215,14 @@ def _load_data(store, *, partition, seed, n, k, min_reference, max_reference, ma
     from ..regions import split_rows
     from ..store import open_store
 
+    selected = None  # the --where rows: also the fallback reference on small stores
     with open_store(store) as s:
         fit_rows, held_rows, how = split_rows(s, partition=partition, seed=seed)
         if where:  # fit and held-out rows alike: samplers of "bags only" are measured against real bags
             from ..regions._where import where_mask
 
             mask = where_mask(s, where)
-            fit_rows, held_rows = fit_rows[mask[fit_rows]], held_rows[mask[held_rows]]
+            fit_rows, held_rows, selected = fit_rows[mask[fit_rows]], held_rows[mask[held_rows]], np.flatnonzero(mask)
         Z = s.read_z(dtype=np.float32)
         n_rows = s.n
     if len(fit_rows) < 2:
@@ -236,8 +237,8 @@ def _load_data(store, *, partition, seed, n, k, min_reference, max_reference, ma
     elif len(held_rows) >= min_reference:
         ref_rows, reference = held_rows, f"held-out rows ({how})"
     else:
-        ref_rows = np.arange(n_rows)
-        reference = f"all rows (only {len(held_rows)} held-out rows < {min_reference})"
+        ref_rows = np.arange(n_rows) if selected is None else selected
+        reference = f"all {'selected ' if selected is not None else ''}rows (only {len(held_rows)} held-out rows < {min_reference})"
     if len(ref_rows) > max_reference:
         ref_rows = np.sort(rng.choice(ref_rows, max_reference, replace=False))
     R = Z[ref_rows].astype(np.float64)
