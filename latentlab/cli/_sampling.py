@@ -370,8 +370,9 @@ def compare_samplers_cmd(
 def edit(
     store: Annotated[Path, typer.Argument(help="z-store HDF5 file with /attributes.")],
     out: Annotated[Path, typer.Option("--out", help="Strip PNG to write: one row per id, one column per strength.")],
-    attribute: Annotated[str, typer.Option("--attribute", help="Attribute to add (Smiling, Trouser, ...).")],
-    ids: Annotated[list[str], typer.Option("--id", help="Stored image id to edit (repeatable).")],
+    # --attribute and --id are checked in the command, after the store: a bad store is named first
+    attribute: Annotated[Optional[str], typer.Option("--attribute", help="Attribute to add (Smiling, Trouser, ...); required.")] = None,
+    ids: Annotated[Optional[list[str]], typer.Option("--id", help="Stored image id to edit (repeatable); required.")] = None,
     strengths: Annotated[str, typer.Option("--strengths", help=(
         "Comma-separated s values (e.g. 0,0.5,1,1.5; negative removes the attribute). s = 1 carries the mean of "
         "the rows without the attribute onto the mean of the rows with it; an image that already has the "
@@ -393,6 +394,10 @@ def edit(
     from .._errors import LatentlabError
     from ..editing import edit_image_paths, edit_images, parse_strengths, save_edit_images, save_edit_strip
 
+    if not attribute:
+        raise LatentlabError("--attribute: give the attribute to edit along, e.g. --attribute Smiling")
+    if not ids:
+        raise LatentlabError("--id: give at least one stored image id (repeatable)")
     values = parse_strengths(strengths)
     if method not in ("mean", "probe"):
         raise LatentlabError(f"--method: expected mean or probe, got {method!r}")
