@@ -98,6 +98,7 @@ def sample_images(
     encoder=None,
     decoder=None,
     autoencoder=None,
+    where=None,
 ) -> GeneratedImages:
     """Fit a region on a z-store, draw ``n`` z-points from it and decode them.
 
@@ -115,6 +116,9 @@ def sample_images(
     region_file : path-like, optional
         A fitted region (``latentlab fit-region``) to sample instead of fitting
         ``region``; refused when it was fitted on another store.
+    where : dict or list of str, optional
+        Fit only on rows whose attributes satisfy every condition (``{"label": "Bag"}``,
+        ``["Smiling=1"]``); see :func:`latentlab.regions.fit_region`.
 
     Returns
     -------
@@ -129,6 +133,13 @@ def sample_images(
     from .regions import fit_region, load_region, make_region
     from .store import open_store
 
+    if where and region_file is not None:
+        raise LatentlabError("--where: a --region-file is already fitted on its rows; fit it with `fit-region --where`")
+    if where:  # an unknown attribute or an empty selection is refused before the model loads
+        from .regions._where import where_rows
+
+        with open_store(store) as s:
+            where_rows(s, where)
     # Every name, value, file, shape and size is checked before the model (TensorFlow) is loaded: a million
     # samples used to pass validation, decode for minutes and then run out of memory.
     if region_file is None and isinstance(region, str):
@@ -145,7 +156,7 @@ def sample_images(
     _check_dims(ae, z_dim, store)
     if fitted is None:
         with open_store(store) as s:
-            fitted = fit_region(region, s, partition, fragments=fragments, **(params or {}))
+            fitted = fit_region(region, s, partition, fragments=fragments, where=where, **(params or {}))
     z = fitted.sample(n, random_state=seed)
     images = ae.decode(z.astype(np.float32))
     if not np.isfinite(images).all():
@@ -153,6 +164,8 @@ def sample_images(
                              f"{float(np.abs(z).max()):.3g}, far outside the data); nothing written")
     info = {"region": fitted.describe(), "seed": seed, "store": str(store),
             "fit_partition": getattr(fitted, "fit_store_", {}).get("partition", getattr(fitted, "fit_partition_", None))}
+    if where:
+        info["where"] = fitted.fit_store_.get("where")
     result = GeneratedImages(z, images, [str(i) for i in range(n)], info)
     result.region = fitted
     return result
@@ -313,8 +326,9 @@ def _save_with_scores(result, path: Path, overwrite: bool, scores: dict) -> Path
     return path
 
 
-def _frame(store, axes: str, partition, region_file=None):
-    """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud (streamed, never read whole)."""
+def _frame(store, axes: str, partition, region_file=None, where=None):
+    """Mean, unit axis vectors (rows) and per-axis std of the fitted cloud (streamed, never read whole;
+    with ``where``, the PCA of the selected rows, read into memory)."""
     from .analysis import fit_pca
     from .regions import load_region
     from .store import open_store
@@ -326,10 +340,18 @@ def _frame(store, axes: str, partition, region_file=None):
         if axes != "pca" or not hasattr(frame, "components_"):
             raise LatentlabError(f"{region_file}: path needs a region with PCA axes (ellipsoid, planes) and --axes pca")
         return frame.mean_, frame.components_, np.sqrt(frame.eigenvalues_), frame.n_features_in_
+    if where and region_file is not None:
+        raise LatentlabError("--where: a --region-file already fixes the frame; fit it with `fit-region --where`")
     with open_store(store) as s:
         sel = s.selection(partition) if (partition not in (None, "all") and s.partition is not None) else None
         part = partition if sel is not None and len(sel) >= 2 else None  # too few rows: fit on all of them
-        pca = fit_pca(s, partition=part)  # the PCA report's axes and signs
+        if where:
+            from .regions._where import where_rows
+
+            rows = where_rows(s, where, sel if part is not None else None)
+            pca = fit_pca(np.asarray(s.z[rows], dtype=np.float64))
+        else:
+            pca = fit_pca(s, partition=part)  # the PCA report's axes and signs
     if axes == "pca":
         return pca.mean_, pca.components_, np.sqrt(pca.eigenvalues_), len(pca.mean_)
     d = len(pca.mean_)
@@ -351,8 +373,11 @@ def path_images(
     encoder=None,
     decoder=None,
     autoencoder=None,
+    where=None,
+    attribute: str | None = None,
+    method: str = "mean",
 ) -> GeneratedImages:
-    """Decode z-points along a line or a circle in one coordinate plane.
+    """Decode z-points along a line or a circle in one coordinate plane, or along an attribute direction.
 
     The plane goes through the data mean and is spanned by axes ``i, j``
     (PCA axes by decreasing variance, or original z coordinates); distances
@@ -370,6 +395,13 @@ def path_images(
     extent : float, default 2
     region_file : path-like, optional
         Take the mean and PCA axes from a fitted ellipsoid or planes region file.
+    where : dict or list of str, optional
+        The frame (mean, axes) of the rows whose attributes satisfy every condition.
+    attribute : str, optional
+        A straight line through the mean along the attribute's direction ``d``
+        (:func:`latentlab.analysis.attribute_direction`, ``method`` mean or probe) instead of a
+        plane: ``steps`` points ``mean + s·d`` for ``s`` from ``−extent`` to ``+extent``
+        (``s = 1`` is the step from the mean without the attribute to the mean with it).
     """
     if steps < 2:
         raise LatentlabError(f"steps must be >= 2, got {steps}")
@@ -377,7 +409,11 @@ def path_images(
         raise LatentlabError(f"shape must be 'line' or 'circle', got {shape!r}")
     i, j = (int(v) for v in plane)
     _check_model_early(store, model_dir, encoder, decoder, autoencoder)
-    mean, basis, sd, d = _frame(store, axes, partition, region_file)
+    if attribute is not None:
+        return _attribute_line(store, attribute, method=method, steps=steps, extent=extent, partition=partition,
+                               where=where, model_kw={"model_dir": model_dir, "encoder": encoder, "decoder": decoder,
+                                                      "autoencoder": autoencoder})
+    mean, basis, sd, d = _frame(store, axes, partition, region_file, where)
     if not (0 <= i < d and 0 <= j < d) or i == j:
         raise LatentlabError(f"plane {plane}: need two different axes in 0..{d - 1}")
     ae = load_model(model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder)
@@ -395,6 +431,39 @@ def path_images(
     images = ae.decode(z.astype(np.float32))
     info = {"plane": [i, j], "axes": axes, "shape": shape, "extent": extent, "angle": angle, "store": str(store)}
     return GeneratedImages(z, images, labels, info)
+
+
+def _attribute_line(store, attribute, *, method, steps, extent, partition, where, model_kw) -> GeneratedImages:
+    """``mean + s·d`` for ``s`` in ``[−extent, extent]`` (``path --attribute``)."""
+    from .analysis import attribute_direction
+    from .store import open_store
+
+    with open_store(store) as s:
+        sel = s.selection(partition) if (partition not in (None, "all") and s.partition is not None) else None
+        part = partition if sel is not None and len(sel) >= 2 else None
+        d = attribute_direction(s, attribute, method=method, partition=part)
+        if where:
+            from .regions._where import where_rows
+
+            rows = where_rows(s, where, sel if part is not None else None)
+            mean = np.asarray(s.z[rows], dtype=np.float64).mean(axis=0)
+        else:
+            from .analysis import fit_pca
+
+            mean = fit_pca(s, partition=part, n_components=1).mean_
+        z_dim = s.z_dim
+    ae = load_model(**model_kw)
+    _check_dims(ae, z_dim, store)
+    t = np.linspace(-extent, extent, steps)
+    z = mean + t[:, None] * d
+    images = ae.decode(z.astype(np.float32))
+    info = {"attribute": attribute, "method": method, "extent": extent, "store": str(store),
+            "note": "s = 1 is the step from the mean without the attribute to the mean with it"}
+    if where:
+        from .regions._where import parse_where
+
+        info["where"] = parse_where(where)
+    return GeneratedImages(z, images, [f"s={x:+.2g}" for x in t], info)
 
 
 def slerp(a, b, t) -> np.ndarray:

@@ -10,5 +10,6 @@ from ._correlations import *  # noqa: F401,F403
 from ._radii import *  # noqa: F401,F403
 from ._pca import *  # noqa: F401,F403
 from ._fragments import *  # noqa: F401,F403
+from ._directions import *  # noqa: F401,F403
 from ._contract import Analysis, AnalysisResult, Option, Table  # noqa: F401
 from ._registry import ANALYSES, analyses, get_analysis, run_analysis  # noqa: F401

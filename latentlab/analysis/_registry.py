@@ -19,6 +19,7 @@ ANALYSES: dict[str, str] = {
     "radii": "latentlab.analysis._radii:RADII",
     "pca": "latentlab.analysis._pca:PCA",
     "fragments": "latentlab.analysis._fragments_analysis:FRAGMENTS",
+    "directions": "latentlab.analysis._directions:DIRECTIONS",
 }
 
 

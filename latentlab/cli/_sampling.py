@@ -21,6 +21,9 @@ _REGION_HELP = ("Sampling region: cube, ball, normal (N(0,I)), normal-fitted, mn
 ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", help="Region parameter KEY=VALUE (repeatable; any parameter of the region's class, e.g. n_components=auto,"
                     " sigma=2.5, pairs=all). compare-samplers also takes REGION.KEY=VALUE.")]
+WhereOpt = Annotated[Optional[list[str]], typer.Option(
+    "--where", help="Only rows whose attribute NAME has VALUE (repeatable, all must hold): Smiling=1, Male=-1, "
+                    "or label=Bag for one-hot labels. An unknown name or too few rows is an error.")]
 RegionFileOpt = Annotated[Optional[Path], typer.Option(
     "--region-file", help="A fitted region from `latentlab fit-region` (refused for another store): no refit.")]
 
@@ -117,6 +120,7 @@ def fit_region_cmd(
     partition: Annotated[str, typer.Option(help="Rows to fit on (train; all rows when the store has no partition).")] = "train",
     fragments: Annotated[Optional[Path], typer.Option("--fragments", help="fragments.h5 for regions that need fragment labels.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing region file.")] = False,
+    where: WhereOpt = None,
 ) -> int:
     """Fit a region once and save it; sample, path, compare-samplers and report reuse it with --region-file."""
     import time
@@ -130,10 +134,12 @@ def fit_region_cmd(
     make_region(region, **params)  # bad names and values fail before the fit
     t0 = time.perf_counter()
     with show_progress():
-        fitted = fit_region(region, z, partition, fragments=fragments, **params)
+        fitted = fit_region(region, z, partition, fragments=fragments, where=where, **params)
     seconds = time.perf_counter() - t0
     save_region(fitted, out, overwrite=overwrite)
     extra = f"; chosen from {fitted.selection_}" if hasattr(fitted, "selection_") else ""
+    if where:
+        extra += f"; where {' '.join(f'{k}={v}' for k, v in fitted.fit_store_['where'].items())}"
     typer.echo(f"{fitted.name} fitted on {fitted.n_fit_} rows ({fitted.fit_partition_}) in {seconds:.1f} s{extra}")
     typer.echo(f"wrote {out} (store fingerprint {fitted.fit_store_['fingerprint']})")
     return 0
@@ -165,6 +171,7 @@ def sample(
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
     save_region: Annotated[Optional[Path], typer.Option("--save-region", help="Also save the fitted region (.region) for later --region-file use.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (--out, --save-images, --save-region, --save-z).")] = False,
+    where: WhereOpt = None,
 ) -> int:
     """Draw z-points from a region of latent space and decode them into new images."""
     from .._checks import check_int, check_new_output
@@ -187,7 +194,7 @@ def sample(
         check_new_output(save_z, "--save-z", overwrite=overwrite)
     with show_progress():
         result = sample_images(z, region, n=n, seed=seed, partition=partition, fragments=fragments, params=params,
-                               region_file=region_file, **_model_kw(model, encoder, decoder))
+                               region_file=region_file, where=where, **_model_kw(model, encoder, decoder))
     desc = result.info["region"]
     fitted = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in desc["fitted"].items()
                        if k not in ("n_features_in_",))
@@ -221,16 +228,30 @@ def path(
     region_file: Annotated[Optional[Path], typer.Option("--region-file", help="Take the mean and PCA axes from a fitted ellipsoid/planes region file instead of refitting.")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write every image as a PNG into this folder.")] = None,
     overwrite: OverwriteOutputs = False,
+    where: WhereOpt = None,
+    attribute: Annotated[Optional[str], typer.Option("--attribute", help=(
+        "A line through the mean along this attribute's direction d = mean(with) - mean(without): "
+        "points mean + s*d for s in [-extent, extent] (s = 1 is one full step from without to with).") )] = None,
+    method: Annotated[str, typer.Option("--method", help="--attribute direction: mean (mu+ - mu-) or probe (logistic-regression normal).")] = "mean",
 ) -> int:
-    """Decode images along a straight line or a circle in one coordinate plane through the data mean."""
+    """Decode images along a straight line or a circle in one coordinate plane through the data mean, or along an attribute."""
     from ._common import parse_int_list
     from ..generate import path_images
 
     i, j = parse_int_list(plane, "--plane", 2)
     _check_image_outputs(out, save_images, steps, "path", overwrite)
+    model_kw = _model_kw(model, encoder, decoder)
+    if attribute is not None and region_file is not None:
+        from .._errors import LatentlabError
+
+        raise LatentlabError("--attribute: a line along an attribute takes no --region-file")
     result = path_images(z, plane=(i, j), axes=axes, shape=shape, steps=steps, extent=extent, angle=angle,
-                         partition=partition, region_file=region_file, **_model_kw(model, encoder, decoder))
-    typer.echo(f"{shape} in the ({i}, {j}) plane of the {axes} axes, {steps} points, extent {extent} σ")
+                         partition=partition, region_file=region_file, where=where, attribute=attribute,
+                         method=method, **model_kw)
+    if attribute is not None:
+        typer.echo(f"line along {attribute} ({method} direction), {steps} points, s from {-extent:g} to {extent:g}")
+    else:
+        typer.echo(f"{shape} in the ({i}, {j}) plane of the {axes} axes, {steps} points, extent {extent} σ")
     _write_outputs(result, out, steps, save_images, "path", titles=True, overwrite=overwrite)
     return 0
 
@@ -320,6 +341,7 @@ def compare_samplers_cmd(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95 % intervals (0: none).")] = 200,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Write each sampler's decoded samples as DIR/<sampler>/*.png.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace images already in --save-images.")] = False,
+    where: WhereOpt = None,
 ) -> int:
     """Fit every sampler and measure its samples against held-out real points: log-likelihood, on-data, PRDC, novelty, re-encoding."""
     from .._errors import LatentlabError
@@ -354,7 +376,7 @@ def compare_samplers_cmd(
         result = compare_samplers(z, out, regions=names, n=n, seed=seed, k=k, partition=partition, params=params,
                                   region_files=region_file, fragments=fragments, inception_weights=inception_weights,
                                   use_model=not latent_only, n_boot=n_boot, save_images=save_images,
-                                  progress=lambda name: typer.echo(f"  {name} …"), **model_kw)
+                                  progress=lambda name: typer.echo(f"  {name} …"), where=where, **model_kw)
     st = result.settings
     typer.echo(f"{st['n']} samples per sampler; fit on {st['n_fit']} rows ({st['split']}); reference: {st['reference']}")
     head = (f"{'sampler':<18}{'heldout ll':>11}{'on-data':>9}{'too close':>10}{'knn ratio':>10}{'prec':>7}{'recall':>7}"
@@ -369,7 +391,83 @@ def compare_samplers_cmd(
                    f"{f(r['too_close_fraction'], '.3f'):>10}{f(r['knn_distance_ratio'], '.3f'):>10}{f(r['precision'], '.3f'):>7}{f(r['recall'], '.3f'):>7}"
                    f"{f(r['density'], '.3f'):>7}{f(r['coverage'], '.3f'):>7}{f(r['novelty_ratio'], '.3f'):>8}"
                    f"{f(r['near_copies'], '.3f'):>7}{f(r['reencoding_error'], '.3f'):>8}")
+    if result.labels is not None:
+        typer.echo(f"label coverage ({result.labels['kind']}, {result.labels['k']}-NN vote of the fit rows): "
+                   + ", ".join(f"{r['sampler']} {f(r.get('label_tv'), '.3f')}" for r in result.rows)
+                   + " (label_tv: 0 = the fit rows' mix)")
     for name, why in result.skipped.items():
         typer.echo(f"skipped {name}: {why}")
     typer.echo(f"wrote {', '.join(str(p) for p in result.files.values())} ({st['seconds']:.1f} s)")
     return 0
+
+
+@app.command()
+@reads_store("store")
+def edit(
+    store: Annotated[Path, typer.Argument(help="z-store HDF5 file with /attributes.")],
+    out: Annotated[Path, typer.Option("--out", help="Strip PNG to write: one row per id, one column per strength.")],
+    # --attribute and --id are checked in the command, after the store: a bad store is named first
+    attribute: Annotated[Optional[str], typer.Option("--attribute", help="Attribute to add (Smiling, Trouser, ...); required.")] = None,
+    ids: Annotated[Optional[list[str]], typer.Option("--id", help="Stored image id to edit (repeatable); required.")] = None,
+    strengths: Annotated[str, typer.Option("--strengths", help=(
+        "Comma-separated s values (e.g. 0,0.5,1,1.5; negative removes the attribute). s = 1 carries the mean of "
+        "the rows without the attribute onto the mean of the rows with it; an image that already has the "
+        "attribute moves further."))] = "0,0.5,1,1.5",
+    model: ModelDir = None,
+    encoder: EncoderFile = None,
+    decoder: DecoderFile = None,
+    method: Annotated[str, typer.Option("--method", help="mean: d = mu+ - mu-; probe: a logistic-regression normal scaled to the same step along it.")] = "mean",
+    partition: Annotated[Optional[str], typer.Option(help="Rows the direction is estimated from (default all).")] = None,
+    save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Also write one PNG per (id, strength) as DIR/edit_<i>_<j>.png with DIR/edit.json.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file or --save-images files.")] = False,
+) -> int:
+    """Edit stored images along an attribute direction: decode z + s*d for each --id and strength.
+
+    d = mean(rows with the attribute) - mean(rows without it), so s = 1 moves an image by the average
+    difference between the two groups; an image that already has the attribute moves further.
+    """
+    from .._checks import check_output_dir, check_output_file
+    from .._errors import LatentlabError
+    from ..editing import edit_image_paths, edit_images, parse_strengths, save_edit_images, save_edit_strip
+
+    if not attribute:
+        raise LatentlabError("--attribute: give the attribute to edit along, e.g. --attribute Smiling")
+    if not ids:
+        raise LatentlabError("--id: give at least one stored image id (repeatable)")
+    values = parse_strengths(strengths)
+    if method not in ("mean", "probe"):
+        raise LatentlabError(f"--method: expected mean or probe, got {method!r}")
+    check_output_file(out, overwrite=overwrite)
+    if save_images is not None:
+        check_output_dir(save_images, "--save-images")
+    model_kw = _model_kw(model, encoder, decoder)
+    _check_model_before_tensorflow(model, encoder, decoder)
+    result = edit_images(store, ids, attribute, values, method=method, partition=partition, **model_kw)
+    if save_images is not None and not overwrite:
+        taken = [p for p in edit_image_paths(result, save_images) if p.exists()]
+        if taken:
+            raise LatentlabError(f"--save-images {taken[0]}: already exists (use --overwrite to replace it)")
+    typer.echo(f"{len(ids)} image(s) × {len(values)} strengths along {attribute} ({method}; |d| = "
+               f"{result.info['direction_norm']:.4g}); s = 1 moves the mean without {attribute} onto the mean with it")
+    typer.echo(f"wrote {save_edit_strip(result, out, overwrite=overwrite)}")
+    if save_images is not None:
+        typer.echo(f"wrote {len(save_edit_images(result, save_images, overwrite=overwrite))} images into {save_images}")
+    return 0
+
+
+def _check_model_before_tensorflow(model, encoder, decoder) -> None:
+    """A missing model directory, file or a broken ``config.json`` is one line before TensorFlow is imported."""
+    from .._errors import ModelError
+
+    if model is not None:
+        from ..model._config import CONFIG_FILE, read_config
+
+        if not Path(model).is_dir():
+            raise ModelError(f"{model}: no such model directory")
+        for name in ("encoder.keras", "decoder.keras", CONFIG_FILE):
+            if not (Path(model) / name).is_file():
+                raise ModelError(f"{model}: model directory has no {name}")
+        read_config(model)
+    for path in (encoder, decoder):
+        if path is not None and not Path(path).is_file():
+            raise ModelError(f"{path}: no such model file")

@@ -64,6 +64,7 @@ CSV_COLUMNS = [
     "acceptance",
     "fit_seconds",
     "seconds",
+    "label_tv",
 ]
 CSV_COLUMNS += MEMORISATION_COLUMNS  # C_T, AuthPct, train log-likelihood and its gap (latentlab.metrics._memorisation)
 
@@ -97,6 +98,7 @@ class CompareResult:
     files: dict = field(default_factory=dict)
     grids: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    labels: dict | None = None  # label coverage (metrics/_labels.py): None when the store has no attributes
 
     def to_dict(self) -> dict:
         return {
@@ -104,6 +106,7 @@ class CompareResult:
             "samplers": [{**r, "region": self.regions.get(r["sampler"], {})} for r in self.rows],
             "skipped": self.skipped,
             "files": {k: str(v) for k, v in self.files.items()},
+            "labels": self.labels,
         }
 
     def row(self, sampler: str) -> dict:
@@ -209,13 +212,19 @@ def _unique_name(name, taken, stem):
 
 
 def _load_data(store, *, partition, seed, n, k, min_reference, max_reference, max_novelty_baseline,
-               max_loglik_rows=2000) -> _Data:
+               max_loglik_rows=2000, where=None) -> _Data:
     """Fit rows, the reference set, the held-out real row's points, and the distances every sampler reuses."""
     from ..regions import split_rows
     from ..store import open_store
 
+    selected = None  # the --where rows: also the fallback reference on small stores
     with open_store(store) as s:
         fit_rows, held_rows, how = split_rows(s, partition=partition, seed=seed)
+        if where:  # fit and held-out rows alike: samplers of "bags only" are measured against real bags
+            from ..regions._where import where_mask
+
+            mask = where_mask(s, where)
+            fit_rows, held_rows, selected = fit_rows[mask[fit_rows]], held_rows[mask[held_rows]], np.flatnonzero(mask)
         Z = s.read_z(dtype=np.float32)
         n_rows = s.n
     if len(fit_rows) < 2:
@@ -230,8 +239,8 @@ def _load_data(store, *, partition, seed, n, k, min_reference, max_reference, ma
     elif len(held_rows) >= min_reference:
         ref_rows, reference = held_rows, f"held-out rows ({how})"
     else:
-        ref_rows = np.arange(n_rows)
-        reference = f"all rows (only {len(held_rows)} held-out rows < {min_reference})"
+        ref_rows = np.arange(n_rows) if selected is None else selected
+        reference = f"all {'selected ' if selected is not None else ''}rows (only {len(held_rows)} held-out rows < {min_reference})"
     if len(ref_rows) > max_reference:
         ref_rows = np.sort(rng.choice(ref_rows, max_reference, replace=False))
     R = Z[ref_rows].astype(np.float64)
@@ -352,6 +361,7 @@ def compare_samplers(
     n_boot: int = 200,
     save_images=None,
     progress=None,
+    where=None,
 ) -> CompareResult:
     """Fit every sampler on the fit rows and measure its samples against the same real points.
 
@@ -403,6 +413,12 @@ def compare_samplers(
         Write each sampler's decoded samples as ``DIR/<sampler>/*.png``.
     progress : callable, optional
         Called with each sampler name.
+    where : dict or list of str, optional
+        Attribute conditions (``{"label": "Bag"}``, ``["Smiling=1"]``): fit and held-out rows
+        are only the rows where all hold (see :mod:`latentlab.regions._where`).
+
+    Where the store has ``/attributes``, each row also gets ``label_tv`` (label coverage of
+    its samples, :mod:`latentlab.metrics._labels`) and ``labels`` holds the shares.
 
     Returns
     -------
@@ -416,12 +432,13 @@ def compare_samplers(
     store = Path(store)
     regions, files, frag_path = _plan(store, out_dir, regions, params, region_files, fragments, n, k)
     data = _load_data(store, partition=partition, seed=seed, n=n, k=k, min_reference=min_reference,
-                      max_reference=max_reference, max_novelty_baseline=2000)
+                      max_reference=max_reference, max_novelty_baseline=2000, where=where)
     model = _load_model(data, model_dir=model_dir, encoder=encoder, decoder=decoder, autoencoder=autoencoder,
                         use_model=use_model, inception_weights=inception_weights, pixel_size=pixel_size,
                         max_pixel_fit=10_000, seed=seed)
     memorisation = prepare_memorisation(data, model, seed=seed, pixel_size=pixel_size)
     rows, descs, grids, skipped = [], {}, {}, {}
+    label_ctx, label_rows = _label_context(store, data, k=k, seed=seed), {}
     jobs = ([HELDOUT_ROW] if data.real_rows is not None else []) + regions + list(files)
     if data.real_rows is None:
         skipped[HELDOUT_ROW] = f"fewer than {min_reference} + n held-out rows: no real points outside the reference"
@@ -439,6 +456,7 @@ def compare_samplers(
                 skipped[name] = str(exc)
                 continue
         row = _latent_metrics(S, data, k=k, quantile=quantile, n_boot=n_boot, seed=seed, region=region)
+        label_rows[name] = _label_hook(S, label_ctx, row)
         row.update(sampler=name, fit_seconds=t_fit,
                    acceptance=float(getattr(region, "acceptance_", 1.0)) if region is not None else None)
         if model is not None:
@@ -454,11 +472,37 @@ def compare_samplers(
     settings = _settings(data, store, model, n=n, seed=seed, k=k, quantile=quantile, partition=partition,
                          pixel_size=pixel_size, frag_path=frag_path, n_boot=n_boot, files=files)
     settings["memorisation"] = memorisation.describe()
-    result = CompareResult(rows, descs, settings, grids=grids, skipped=skipped)
+    result = CompareResult(rows, descs, settings, grids=grids, skipped=skipped,
+                           labels=_label_summary(label_ctx, label_rows))
+    if where:
+        from ..regions._where import parse_where
+
+        result.settings["where"] = parse_where(where)
     result.settings["seconds"] = time.perf_counter() - t_all
     if out_dir is not None:
         _write_outputs(result, Path(out_dir))
     return result
+
+
+def _label_context(store, data: _Data, *, k, seed):
+    from ._labels import store_label_context
+
+    return store_label_context(store, data.fit_rows, data.Zfit, k, seed=seed)
+
+
+def _label_hook(S, ctx, row: dict) -> dict:
+    """Label coverage of samples ``S`` into ``row["label_tv"]``; the shares for ``labels``."""
+    from ._labels import label_coverage
+
+    cov = label_coverage(S, ctx)
+    row["label_tv"] = cov.get("label_tv")
+    return cov
+
+
+def _label_summary(ctx, per_sampler):
+    from ._labels import label_summary
+
+    return label_summary(ctx, per_sampler)
 
 
 def _folder_name(name: str) -> str:

@@ -20,6 +20,7 @@ _TABLE = [
     ("recall", "recall"),
     ("density", "density"),
     ("coverage", "coverage"),
+    ("label_tv", "label TV"),
     ("novelty_ratio", "novelty"),
     ("near_copies", "near copies"),
     ("pixel_precision", "pixel precision"),
@@ -67,6 +68,8 @@ def samplers_section(ctx):
     )
     body += table_html(rows, heads, floatfmt=".3g")
     body += _fidelity_novelty_likelihood(result)
+    if result.labels is not None:
+        body += _labels_html(result.labels, paragraph, table_html)
     if "samplers_png" in result.files:
         body += png_html(result.files["samplers_png"], "Decoded samples from each region of latent space, one grid per sampler.")
     if "metrics_png" in result.files:
@@ -118,3 +121,19 @@ def _fidelity_novelty_likelihood(result) -> str:
         "held-out rows (large = the density memorises)."
     )
     return text + table_html(rows, heads, floatfmt=".3g")
+
+
+def _labels_html(labels: dict, paragraph, table_html) -> str:
+    """Label coverage beside PRDC: what each sampler's samples are, by the k-NN vote of the fit rows."""
+    what = ("the class most of its" if labels["kind"] == "one-hot" else "for each attribute, the vote of its")
+    text = paragraph(
+        f"Label coverage: each sample gets {what} {labels['k']} nearest fit points; “label TV” is the total-"
+        "variation distance between the samples' labels and the fit rows' ("
+        + ("½ Σ |share difference| over classes" if labels["kind"] == "one-hot"
+           else "the mean over attributes of |rate difference|")
+        + "). 0 = the data's mix; a sampler that draws one class only scores 1 − that class's share. The held-out "
+        "real row is the floor at this sample size. Share of samples per label (one row per class or attribute):")
+    samplers = list(labels["samplers"])
+    rows = [[name, labels["fit_shares"][i], *(labels["samplers"][s]["shares"][i] for s in samplers)]
+            for i, name in enumerate(labels["names"])]
+    return text + table_html(rows, ["label", "fit rows", *samplers], floatfmt=".3f")

@@ -10,3 +10,4 @@ from ._images import *  # noqa: F401,F403
 from ._distributions import *  # noqa: F401,F403
 from ._fragments import *  # noqa: F401,F403
 from ._sampling import *  # noqa: F401,F403
+from ._attributes import *  # noqa: F401,F403

@@ -190,7 +190,8 @@ def split_rows(store, *, partition: str = "train", heldout=("val", "test"), held
     return np.sort(perm[n_held:]), np.sort(perm[:n_held]), "random split"
 
 
-def fit_region(region, store, partition: str | None = "train", *, fragments=None, rows=None, **params) -> BaseRegion:
+def fit_region(region, store, partition: str | None = "train", *, fragments=None, rows=None, where=None,
+               **params) -> BaseRegion:
     """Fit a region (name or instance) on a z-store.
 
     Parameters
@@ -203,6 +204,11 @@ def fit_region(region, store, partition: str | None = "train", *, fragments=None
         ``fragments.h5`` for fragment regions (labels aligned with the store rows).
     rows : array of int, optional
         Explicit row indices to fit on (overrides ``partition``).
+    where : dict or list of str, optional
+        Conditions on the store's attributes, all of which must hold
+        (``{"Smiling": 1}``, ``{"label": "Bag"}``, ``["Male=-1"]``; see
+        :mod:`latentlab.regions._where`), within the ``partition`` / ``rows``
+        selection. Recorded in ``fit_store_["where"]`` (and so in the region file).
     **params
         Region parameters when ``region`` is a name.
 
@@ -225,11 +231,18 @@ def fit_region(region, store, partition: str | None = "train", *, fragments=None
             sel, used = s.selection(partition), partition
             if len(sel) < 2:
                 sel, used = None, "all"
+        if where:
+            from ._where import parse_where, where_rows
+
+            where = parse_where(where)
+            sel = where_rows(s, where, sel)
         rows_sorted = None if sel is None else np.sort(sel)
         Z = s.read_z(dtype=np.float64) if sel is None else np.asarray(s.z[rows_sorted], dtype=np.float64)
         inputs = load_fit_inputs(region, s, rows_sorted, fragments=fragments)
         region.fit(Z, **inputs)
         region.fit_store_ = {"path": str(s.path), "fingerprint": s.fingerprint, "partition": used, "n_rows": int(s.n)}
+        if where:
+            region.fit_store_.update(where=dict(where), n_where_rows=int(len(rows_sorted)))
     region.fit_partition_ = used
     return region
 
