@@ -14,7 +14,8 @@ PACKAGE = Path(latentlab.__file__).parent
 #:   builds its base region through that registry.
 KNOWN = [
     ["latentlab.regions._base", "latentlab.regions._clusters", "latentlab.regions._density",
-     "latentlab.regions._ellipsoid", "latentlab.regions._flow", "latentlab.regions._fragment",
+     "latentlab.regions._ellipsoid", "latentlab.regions._flow", "latentlab.regions._flow_matching",
+     "latentlab.regions._fragment",
      "latentlab.regions._registry", "latentlab.regions._simple"],
 ]
 
