@@ -25,6 +25,7 @@ SMALL = {
     "kde": {"n_bandwidths": 3, "cv": 2},
     "cluster-ellipsoid": {"n_clusters": 2, "pca_components": 2, "min_cluster_size": 2},
     "flow": {"flow_dims": 2, "n_layers": 2, "hidden": 4, "epochs": 1, "batch_size": 64},
+    "flow-matching": {"width": 8, "n_blocks": 1, "epochs": 1, "batch_size": 64, "n_steps": 2, "score_steps": 2},
 }
 
 _FRAGMENT_LABELS = ("FragmentRegion.fit needs per-row fragment labels (its fit_inputs, from `latentlab fragments`), "
@@ -50,6 +51,8 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 SLOW_REGIONS: dict[str, str] = {
     "flow": "each of its ~40 checks trains a Keras model (a few seconds a fit, about a minute on a busy 2-core "
             "machine); with LATENTLAB_SLOW_CHECKS=1 all of them run",
+    "flow-matching": "the same as flow: each check trains a Keras velocity network; with LATENTLAB_SLOW_CHECKS=1 all "
+                     "of them run",
 }
 
 

@@ -45,8 +45,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._errors import LatentlabError
-from ._base import DensityRegion
+from ._base import MAX_SEED, DensityRegion
 from ._progress import steps
+from ._state import JSON, Array, Int, Model, StateError
 
 __all__ = ["FlowMatchingRegion"]
 
@@ -227,10 +228,20 @@ class FlowMatchingRegion(DensityRegion):
         "n_probes": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "max_seconds": [Interval(Real, 0, None, closed="neither"), None],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both")],
     }
     _custom_objects = staticmethod(_custom_objects)
     _transient = ("_functions",)
+    _fitted_schema = {"mean_": Array(("d",)), "components_": Array(("d", "d")), "scales_": Array(("d",), positive=True),
+                      "history_": JSON(dict), "epochs_": Int(0), "velocity_": Model()}
+
+    def _check_state(self):
+        inputs = self.velocity_.inputs
+        shapes = [tuple(t.shape) for t in inputs]
+        d = self.n_features_in_
+        if shapes != [(None, d), (None, 1)] or tuple(self.velocity_.output.shape) != (None, d):
+            raise StateError("velocity_", f"takes {shapes} and gives {tuple(self.velocity_.output.shape)}, "
+                                          f"not [(None, {d}), (None, 1)] -> (None, {d})")
 
     def __init__(self, width: int = 512, n_blocks: int = 4, epochs: int = 40, batch_size: int = 512,
                  learning_rate: float = 1e-3, patience: int = 5, n_steps: int = 32, score_steps: int = 16,
