@@ -27,6 +27,20 @@ def _optional_model(model, encoder, decoder) -> dict:
     return {"model": model, "encoder": encoder, "decoder": decoder}
 
 
+def _check_before_loading(store: Path, kw: dict, fragments) -> None:
+    """The fragments file and the model's z_dim, checked before the first stage line (and before TensorFlow)."""
+    from ..model._peek import check_model_z_dim
+    from ..regions._fragment import read_fragment_labels
+    from ..store import open_store
+
+    with open_store(store) as s:
+        n_rows, z_dim = s.n, s.z_dim
+    if fragments is not None:
+        read_fragment_labels(fragments, n_rows=n_rows)
+    if any(kw.values()):
+        check_model_z_dim(z_dim, store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"])
+
+
 @app.command()
 @reads_store("store")
 def explore(
@@ -54,6 +68,7 @@ def explore(
         raise LatentlabError(f"--max-glyphs: expected at least 1 point, got {max_glyphs}")
     kw = _optional_model(model, encoder, decoder)
     check_port(port, host, allow_remote=allow_remote)  # before loading anything: a busy port costs nothing
+    _check_before_loading(store, kw, fragments)
     if not kw["model"] and not kw["decoder"]:
         typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
 
@@ -116,6 +131,7 @@ def export(
     from ._common import announce_stages
 
     kw = _optional_model(model, encoder, decoder)
+    _check_before_loading(store, kw, fragments)
     with announce_stages():
         stage("reading the store, PCA and colourings" + (" (and loading the model)" if any(kw.values()) else ""))
         data = load_explore_data(store, model_dir=kw["model"], encoder=kw["encoder"], decoder=kw["decoder"],
