@@ -140,35 +140,40 @@ def _read_npy(path: Path) -> _Points:
 
 
 def _read_npz(path: Path, key: str | None) -> _Points:
-    from ..sources._arrays import check_npz_member
+    # the same guarded route as every .npz latentlab reads: caps on the directory and every member before
+    # inflating, arrays parsed from their .npy header (never np.load: no pickles, no complex or structured dtype)
+    from .._zipsafe import ZipLimits, close_zip, memory_bytes, open_zip, read_npy
+    from ..sources._arrays import _MAX_COMPRESSION_RATIO, _MAX_NPZ_MEMBERS, _BOMB_CHECK_BYTES, check_npz_member
     from .._errors import DataSourceError
 
+    half = memory_bytes() // 2
+    limits = ZipLimits(max_members=_MAX_NPZ_MEMBERS, max_member_bytes=half, max_total_bytes=half,
+                       max_ratio=_MAX_COMPRESSION_RATIO, ratio_floor_bytes=_BOMB_CHECK_BYTES)
+    zf = open_zip(path, str(path), limits, error=StoreError, what=".npz file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            members = list(npz.files)
-            if key is None:
-                numeric = [m for m in members if m != "ids"]
-                if "z" in members:
-                    key = "z"
-                elif len(numeric) == 1:
-                    key = numeric[0]
-                else:
-                    raise StoreError(f"{path}: which array holds z? found {', '.join(members) or 'none'}"
-                                     " (name it 'z' or pass --key)")
-            if key not in members:
-                raise StoreError(f"{path}: no array {key!r} (found: {', '.join(members) or 'none'})")
-            try:
-                check_npz_member(npz, key, path)
-                if "ids" in members and key != "ids":
-                    check_npz_member(npz, "ids", path)
-            except DataSourceError as exc:
-                raise StoreError(str(exc)) from None
-            z = npz[key]
-            ids = npz["ids"] if "ids" in members and key != "ids" else None
-    except StoreError:
-        raise
-    except Exception as exc:  # zipfile / header / pickle errors all mean "not a usable npz"
-        raise StoreError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
+        members = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+        if key is None:
+            numeric = [m for m in members if m != "ids"]
+            if "z" in members:
+                key = "z"
+            elif len(numeric) == 1:
+                key = numeric[0]
+            else:
+                raise StoreError(f"{path}: which array holds z? found {', '.join(members) or 'none'}"
+                                 " (name it 'z' or pass --key)")
+        if key not in members:
+            raise StoreError(f"{path}: no array {key!r} (found: {', '.join(members) or 'none'})")
+        try:
+            check_npz_member(zf, key, path)
+            z = read_npy(zf, f"{key}.npy", str(path), error=StoreError, what=repr(key))
+            ids = None
+            if "ids" in members and key != "ids":
+                check_npz_member(zf, "ids", path)
+                ids = read_npy(zf, "ids.npy", str(path), error=StoreError, kinds="iuUS", what="'ids'")
+        except DataSourceError as exc:
+            raise StoreError(str(exc)) from None
+    finally:
+        close_zip(zf)
     _check_matrix(path, z.shape, z.dtype, f" ({key!r})")
     if ids is not None:
         ids = _ids_from_array(ids, path, "'ids'")
