@@ -35,7 +35,11 @@ def _check_keras_archive(path: Path) -> None:
 
     half = memory_bytes() // 2
     limits = ZipLimits(max_members=_MAX_KERAS_MEMBERS, max_member_bytes=half, max_total_bytes=half)
-    close_zip(open_zip(path, str(path), limits, error=ModelError, what="Keras model (.keras zip archive)"))
+    try:
+        close_zip(open_zip(path, str(path), limits, error=ModelError, what="Keras model (.keras zip archive)"))
+    except ModelError as exc:  # one wording for every model file that cannot be loaded, whichever check refused it
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise ModelError(f"{path}: cannot load Keras model ({reason})") from None
 
 
 def _load_keras(path: Path):
