@@ -217,4 +217,4 @@ def test_the_page_cannot_save_outside_out(demo, tmp_path):
         page.wait("return model('status').text.startsWith('wrote');", timeout=60)
     assert list(elsewhere.iterdir()) == []
     assert sorted(p.name for p in (out / "kept").iterdir()) == [
-        "selection_001.h5", "selection_001.png", "selection_001.region.json"]
+        "selection_001.h5", "selection_001.png", "selection_001.region"]

@@ -72,12 +72,13 @@ def explore(
     if not kw["model"] and not kw["decoder"]:
         typer.echo("no model given: the map works, decoding is disabled (give --model to decode)")
 
-    def ready(url: str) -> None:
-        from ..explore._server import is_loopback
+    from ..explore._server import is_loopback
 
-        if not is_loopback(host):
-            typer.echo(f"warning: serving to other machines on {host}; anyone with this URL (it holds the access"
-                       f" token) can see the store's points and images and save into the --out folder", err=True)
+    if not is_loopback(host):  # said first, before the minutes of loading: the user may still stop it
+        typer.echo(f"warning: serving to other machines on {host}; anyone with the URL printed below (it holds the"
+                   f" access token) can see the store's points and images and save into the --out folder", err=True)
+
+    def ready(url: str) -> None:
         typer.echo(f"latentlab explore: {url}  (Ctrl-C to stop)")
 
     from ._common import announce_stages
