@@ -552,3 +552,27 @@ def test_regions_not_round_tripped_elsewhere_save_and_load(name, tmp_path):
     back = load_region(save_region(region, tmp_path / "r.region"))
     np.testing.assert_array_equal(back.sample(20, random_state=1), region.sample(20, random_state=1))
     np.testing.assert_allclose(back.score_samples(Z[:10]), region.score_samples(Z[:10]))
+
+
+# ------------------------------------------------------------------------------------- fragments files
+@pytest.mark.parametrize("defect", ["external-storage", "external-link", "too-many-labels"])
+def test_hostile_fragments_files_are_one_line(defect, tmp_path, capsys):
+    import h5py
+
+    store = _store(tmp_path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(300, dtype=np.int32).tobytes())
+    frag = tmp_path / "fragments.h5"
+    with h5py.File(frag, "w") as f:
+        if defect == "external-storage":  # raw bytes of another file presented as the labels
+            f.create_dataset("fragment", shape=(300,), dtype=np.int32, external=[(str(secret), 0, 1200)])
+        elif defect == "external-link":
+            with h5py.File(tmp_path / "other.h5", "w") as g:
+                g["fragment"] = np.zeros(300, np.int32)
+            f["fragment"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/fragment")
+        else:
+            f["fragment"] = np.zeros(10_000, np.int32)
+    out = tmp_path / "cmp"
+    line = _cli(["compare-samplers", "--z", store, "--out", out, "--latent-only", "--n", "100", "--regions", "fragment",
+                 "--fragments", frag], capsys)
+    assert str(frag) in line and not out.exists()

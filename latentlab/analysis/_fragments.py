@@ -280,10 +280,11 @@ def load_fragments(path: str | os.PathLike) -> FragmentResult:
     try:
         with h5py.File(path, "r") as f:
             summary = json.loads(f.attrs["summary_json"])
-            arrays = {k: f[k][:] for k in (
+            # a fragments file may come from someone else: only self-contained datasets with sane chunks are read
+            arrays = {k: _guarded(f, k, path)[:] for k in (
                 "fragment", "filament", "filament_score", "knn_distance", "log_density",
                 "local_dimension", "index", "pc_scores")}
-            arrays.update({k: f[k][:] for k in _OPTIONAL_ARRAYS if k in f})
+            arrays.update({k: _guarded(f, k, path)[:] for k in _OPTIONAL_ARRAYS if k in f})
     except (OSError, KeyError) as exc:
         raise LatentlabError(f"{path}: not a fragments file ({str(exc).splitlines()[0]})") from None
     return FragmentResult(
@@ -313,6 +314,16 @@ def _store_fingerprint(data) -> str | None:
 #: bumped whenever the same options give other results (2: the hierarchy on the whole graph, exact
 #: below EXACT_HIERARCHY_MAX_POINTS), so a fragments.h5 from older code is recomputed, not reused
 RESULT_VERSION = 2
+
+
+def _guarded(f, key: str, path):
+    """``f[key]`` through the store reader's guard (no external links or storage, no virtual datasets, chunk cap)."""
+    from ..store._reader import _dataset
+
+    obj = _dataset(f, key, Path(path))
+    if obj is None:
+        raise KeyError(key)
+    return obj
 
 
 def fragments_match(path, store, *, partition=None, options: dict | None = None) -> bool:

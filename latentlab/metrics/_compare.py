@@ -202,8 +202,14 @@ def _plan(store, out_dir, regions, params, region_files, fragments, n, k):
         if frag_path is not None and not files:
             regions.append("fragment")
     regions = [r for r in dict.fromkeys(regions) if r not in files]
-    for name in regions:  # fail early on a bad name or parameter
-        make_region(name, **params.get(name, {}))
+    made = [make_region(name, **params.get(name, {})) for name in regions]  # fail early on a bad name or parameter
+    if frag_path is not None and any(region.fit_inputs for region in made):
+        # a fragments file may come from someone else: a bad one is one line and exit 2 here, not a skipped row
+        from ..regions._fragment import read_fragment_labels
+        from ..store import open_store
+
+        with open_store(store) as s:
+            read_fragment_labels(frag_path, n_rows=s.n)
     return regions, files, frag_path
 
 

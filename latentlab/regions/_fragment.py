@@ -33,8 +33,15 @@ def read_fragment_labels(path: str | os.PathLike, n_rows: int | None = None) -> 
         with h5py.File(path, "r") as f:
             if "fragment" not in f:
                 raise LatentlabError(f"{path}: no /fragment dataset (not a `latentlab fragments` result)")
-            labels = np.asarray(f["fragment"][:]).astype(np.int64).ravel()
-            index = np.asarray(f["index"][:]).astype(np.int64).ravel() if "index" in f else None
+            # a fragments file may come from someone else: the store reader's guard (no external links or storage,
+            # no virtual datasets, chunk cap) and at most one label per store row
+            from ..store._reader import _dataset
+
+            found = {key: _dataset(f, key, path) for key in ("fragment", "index")}
+            if n_rows is not None and any(d is not None and d.size > n_rows for d in found.values()):
+                raise LatentlabError(f"{path}: more fragment labels than the store's {n_rows} rows")
+            labels = np.asarray(found["fragment"][:]).astype(np.int64).ravel()
+            index = np.asarray(found["index"][:]).astype(np.int64).ravel() if found["index"] is not None else None
     except OSError as exc:
         raise LatentlabError(f"{path}: cannot read fragments file ({str(exc).splitlines()[0]})") from None
     if n_rows is None or index is None:
